@@ -1,0 +1,103 @@
+// The Forest: a flat, non-owning view of a tree ensemble (struct of arrays over all nodes of all
+// trees), and the one split rule every algorithm uses to route a row.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace xplain {
+
+/// How a node treats a missing value (NaN) and zeros, per node.
+enum MissingRule : uint8_t {
+  kNaNDefault = 0,      ///< NaN follows default_left; everything else is compared.
+  kNaNAsZero = 1,       ///< NaN is replaced by 0.0 and compared (LightGBM missing_type=None).
+  kNaNOrZeroDefault = 2 ///< NaN and |x| <= 1e-35 follow default_left (LightGBM missing_type=Zero).
+};
+
+/// Non-owning view of an ensemble. Node indices in left/right are global (over all trees);
+/// a leaf has left == -1. Tree t owns nodes [tree_offset[t], tree_offset[t+1]) and its root is
+/// the first of them. A node's value row has value_width entries; tree t adds entry w of its
+/// leaf to output tree_output[t] + w.
+struct ForestView {
+  const int32_t* left = nullptr;
+  const int32_t* right = nullptr;
+  const int32_t* feature = nullptr;
+  const double* threshold = nullptr;
+  const uint8_t* default_left = nullptr;
+  const uint8_t* missing_rule = nullptr;  ///< may be null: all kNaNDefault
+  const double* value = nullptr;          ///< [n_nodes, value_width]
+  const double* cover = nullptr;
+  const int64_t* tree_offset = nullptr;   ///< [n_trees + 1]
+  const int32_t* tree_output = nullptr;   ///< [n_trees]
+  const double* base_value = nullptr;     ///< [n_outputs]
+  // Categorical splits: for a node with cat_offset[node] >= 0, category c goes left iff bit c is
+  // set in cat_bits[cat_offset .. cat_offset + cat_words); NaN follows default_left; negative,
+  // non-finite or out-of-range values go right.
+  const int64_t* cat_offset = nullptr;    ///< [n_nodes] or null (no categorical splits)
+  const int32_t* cat_words = nullptr;     ///< [n_nodes]
+  const uint32_t* cat_bits = nullptr;
+  int64_t n_nodes = 0;
+  int64_t n_trees = 0;
+  int64_t n_features = 0;
+  int64_t n_outputs = 1;
+  int64_t value_width = 1;
+  bool strict_less = false;    ///< decision x < threshold (XGBoost) instead of x <= threshold
+  bool float32_input = false;  ///< the source library compares float32(x)
+
+  bool is_leaf(int64_t node) const { return left[node] < 0; }
+
+  /// Validates the index structure so that traversal can never read out of bounds or loop.
+  void check() const {
+    auto fail = [](const std::string& what) { throw std::invalid_argument("invalid Forest: " + what); };
+    if (n_trees < 1) fail("it has no trees");
+    if (tree_offset[0] != 0 || tree_offset[n_trees] != n_nodes) fail("tree_offset does not span the nodes");
+    if (value_width != 1 && value_width != n_outputs) fail("value width must be 1 or n_outputs");
+    for (int64_t t = 0; t < n_trees; ++t) {
+      int64_t begin = tree_offset[t], end = tree_offset[t + 1];
+      if (end <= begin) fail("tree " + std::to_string(t) + " has no nodes");
+      if (tree_output[t] < 0 || tree_output[t] + value_width > n_outputs)
+        fail("tree_output of tree " + std::to_string(t) + " is out of range");
+      for (int64_t n = begin; n < end; ++n) {
+        if (left[n] < 0) continue;
+        // Children strictly after their parent: guarantees termination and a topological order.
+        if (left[n] <= n || left[n] >= end || right[n] <= n || right[n] >= end)
+          fail("node " + std::to_string(n) + " has children outside its tree or before it");
+        if (feature[n] < 0 || feature[n] >= n_features)
+          fail("node " + std::to_string(n) + " splits on feature " + std::to_string(feature[n]) +
+               " but the forest has " + std::to_string(n_features) + " features");
+      }
+    }
+  }
+
+  /// The input as the source library sees it before comparing.
+  double prepare(double x) const { return float32_input ? static_cast<double>(static_cast<float>(x)) : x; }
+
+  /// Does a (prepared) value x go to the left child of internal node `node`?
+  bool goes_left(int64_t node, double x) const {
+    const uint8_t rule = missing_rule ? missing_rule[node] : kNaNDefault;
+    if (std::isnan(x)) {
+      if (rule != kNaNAsZero) return default_left[node] != 0;
+      x = 0.0;
+    } else if (rule == kNaNOrZeroDefault && std::fabs(x) <= 1e-35) {
+      return default_left[node] != 0;
+    }
+    if (cat_offset && cat_offset[node] >= 0) {
+      if (!(x >= 0.0) || x >= 2147483648.0) return false;
+      const uint32_t c = static_cast<uint32_t>(x);
+      if (static_cast<int64_t>(c / 32) >= cat_words[node]) return false;
+      return (cat_bits[cat_offset[node] + c / 32] >> (c % 32)) & 1u;
+    }
+    return strict_less ? x < threshold[node] : x <= threshold[node];
+  }
+
+  /// Leaf reached by row x (length n_features) in tree t.
+  int64_t leaf_of(int64_t t, const double* x) const {
+    int64_t node = tree_offset[t];
+    while (left[node] >= 0) node = goes_left(node, prepare(x[feature[node]])) ? left[node] : right[node];
+    return node;
+  }
+};
+
+}  // namespace xplain

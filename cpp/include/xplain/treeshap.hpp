@@ -1,0 +1,335 @@
+// Exact path-dependent TreeSHAP.
+//
+// For a leaf l with value v whose root path holds the unique features 1..k, with zero fractions
+// z_i (product of cover ratios of that feature's edges on the path) and one fractions o_i in {0,1}
+// (does x follow all of that feature's edges?), the Shapley value of feature j is
+//     v (o_j - z_j) * Integral_0^1 prod_{i != j} (q o_i + (1 - q) z_i) dq,
+// a polynomial integral of degree k - 1, which Gauss-Legendre quadrature with ceil(k/2) points
+// evaluates exactly. Summing over leaves is done by one top-down pass (F = product of the edge
+// factors at each quadrature point) and one bottom-up pass (G = sum of v F over the leaves below),
+// so a tree costs O(nodes * points) per row instead of O(leaves * depth^2). A feature that repeats
+// on a path is merged: the deeper edge divides out the earlier factor and subtracts the earlier
+// edge's weight, so each leaf is credited once per unique feature with the merged (z, o).
+// Rows are processed in blocks of kShapBlock so the inner loops run across rows in SIMD lanes.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "forest.hpp"
+#include "parallel.hpp"
+
+namespace xplain {
+
+/// Gauss-Legendre nodes and weights on [0, 1] with n points (exact for degree <= 2n - 1).
+inline void gauss_legendre_01(int n, std::vector<double>& nodes, std::vector<double>& weights) {
+  nodes.assign(static_cast<size_t>(n), 0.0);
+  weights.assign(static_cast<size_t>(n), 0.0);
+  const double pi = 3.14159265358979323846;
+  for (int i = 0; i < (n + 1) / 2; ++i) {
+    double x = std::cos(pi * (i + 0.75) / (n + 0.5));  // initial guess for the i-th root of P_n
+    double dp = 1.0;
+    for (int iter = 0; iter < 100; ++iter) {
+      double p0 = 1.0, p1 = 0.0;
+      for (int k = 1; k <= n; ++k) {
+        double p2 = p1;
+        p1 = p0;
+        p0 = ((2.0 * k - 1.0) * x * p1 - (k - 1.0) * p2) / k;
+      }
+      dp = n * (x * p0 - p1) / (x * x - 1.0);
+      double dx = p0 / dp;
+      x -= dx;
+      if (std::fabs(dx) < 1e-16) break;
+    }
+    const double w = 2.0 / ((1.0 - x * x) * dp * dp);
+    // map [-1, 1] -> [0, 1]
+    nodes[static_cast<size_t>(i)] = 0.5 * (1.0 - x);
+    nodes[static_cast<size_t>(n - 1 - i)] = 0.5 * (1.0 + x);
+    weights[static_cast<size_t>(i)] = weights[static_cast<size_t>(n - 1 - i)] = 0.5 * w;
+  }
+}
+
+/// Model-only tables for path-dependent TreeSHAP, all trees in one flat layout. Nodes are
+/// renumbered per tree in depth-first preorder (parents before children); the root (local 0)
+/// has no edge. Per node and quadrature point the tables hold the factor ratios r** for the
+/// top-down pass and the weights k** for the credit of the bottom-up pass, for the three cases
+/// (earlier same-feature edge followed, this edge followed) = (1,1), (1,0), (0,0).
+struct PathShapTables {
+  std::vector<int64_t> node_begin;   ///< [n_trees + 1] first preorder node of each tree
+  std::vector<int64_t> table_begin;  ///< [n_trees + 1] first table entry (node * points)
+  std::vector<int32_t> points;       ///< [n_trees] quadrature points of each tree
+  std::vector<int32_t> parent, prev_same, left, right, edge_feature;  ///< tree-local indices
+  std::vector<uint8_t> is_left_child;
+  std::vector<int64_t> source;       ///< forest node index
+  std::vector<double> r11, r10, r00, k11, k10, k00;
+  std::vector<double> expected;      ///< [n_outputs] base_value + sum of tree expectations
+  int64_t max_nodes = 0;
+  int32_t max_points = 1;
+};
+
+/// Builds PathShapTables for `forest` (which must have passed ForestView::check()). Zero fractions
+/// are cover(child) / cover(parent); a parent with zero cover splits its weight evenly (0.5) so
+/// that no NaN can arise.
+inline PathShapTables build_path_shap_tables(const ForestView& forest) {
+  PathShapTables T;
+  const int64_t K = forest.n_outputs, W = forest.value_width;
+  T.expected.assign(forest.base_value, forest.base_value + K);
+  T.node_begin.push_back(0);
+  T.table_begin.push_back(0);
+  std::vector<double> q, w;
+  std::vector<int64_t> stack, order;
+  std::vector<double> z_merged, z_path;
+  std::vector<int32_t> unique_count;
+  for (int64_t t = 0; t < forest.n_trees; ++t) {
+    const int64_t root = forest.tree_offset[t];
+    // preorder traversal (explicit stack: no recursion limit on deep trees)
+    order.clear();
+    stack.assign(1, root);
+    while (!stack.empty()) {
+      int64_t n = stack.back();
+      stack.pop_back();
+      order.push_back(n);
+      if (forest.left[n] >= 0) {
+        stack.push_back(forest.right[n]);
+        stack.push_back(forest.left[n]);
+      }
+    }
+    const int64_t N = static_cast<int64_t>(order.size());
+    const int64_t base = T.node_begin.back();
+    std::vector<int32_t> local_of(static_cast<size_t>(forest.tree_offset[t + 1] - root), -1);
+    for (int64_t i = 0; i < N; ++i) local_of[static_cast<size_t>(order[i] - root)] = static_cast<int32_t>(i);
+    z_merged.assign(static_cast<size_t>(N), 1.0);
+    z_path.assign(static_cast<size_t>(N), 1.0);
+    unique_count.assign(static_cast<size_t>(N), 0);
+    int32_t k_max = 0;
+    std::vector<double> expected_acc(static_cast<size_t>(W), 0.0);
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t n = order[i];
+      const bool leaf = forest.left[n] < 0;
+      T.parent.push_back(-1);
+      T.prev_same.push_back(-1);
+      T.edge_feature.push_back(-1);
+      T.is_left_child.push_back(0);
+      T.left.push_back(leaf ? -1 : local_of[static_cast<size_t>(forest.left[n] - root)]);
+      T.right.push_back(leaf ? -1 : local_of[static_cast<size_t>(forest.right[n] - root)]);
+      T.source.push_back(n);
+    }
+    // parent links from child links
+    for (int64_t i = 0; i < N; ++i) {
+      const int32_t l = T.left[base + i], r = T.right[base + i];
+      if (l >= 0) {
+        T.parent[base + l] = static_cast<int32_t>(i);
+        T.parent[base + r] = static_cast<int32_t>(i);
+        T.is_left_child[base + l] = 1;
+        const int32_t f = forest.feature[order[i]];
+        T.edge_feature[base + l] = f;
+        T.edge_feature[base + r] = f;
+      }
+    }
+    // nearest ancestor edge on the same feature, merged zero fractions, unique feature counts
+    for (int64_t i = 1; i < N; ++i) {
+      const int32_t par = T.parent[base + i], f = T.edge_feature[base + i];
+      int32_t a = par;
+      while (a > 0 && T.edge_feature[base + a] != f) a = T.parent[base + a];
+      const int32_t prev = a > 0 ? a : -1;
+      T.prev_same[base + i] = prev;
+      const double cp = forest.cover[order[par]];
+      const double z_raw = cp > 0.0 ? forest.cover[order[i]] / cp : 0.5;
+      z_path[i] = z_path[par] * z_raw;
+      z_merged[i] = prev >= 0 ? z_merged[prev] * z_raw : z_raw;
+      unique_count[i] = unique_count[par] + (prev < 0 ? 1 : 0);
+      if (forest.left[order[i]] < 0) {
+        k_max = std::max(k_max, unique_count[i]);
+        const double* v = forest.value + order[i] * W;
+        for (int64_t c = 0; c < W; ++c) expected_acc[static_cast<size_t>(c)] += z_path[i] * v[c];
+      }
+    }
+    if (N == 1) {
+      const double* v = forest.value + root * W;
+      for (int64_t c = 0; c < W; ++c) expected_acc[static_cast<size_t>(c)] += v[c];
+    }
+    for (int64_t c = 0; c < W; ++c)
+      T.expected[static_cast<size_t>(forest.tree_output[t] + c)] += expected_acc[static_cast<size_t>(c)];
+
+    const int32_t P = std::max<int32_t>(1, (k_max + 1) / 2);
+    gauss_legendre_01(P, q, w);
+    const int64_t tb = T.table_begin.back();
+    const size_t need = static_cast<size_t>(tb + N * P);
+    for (auto* v : {&T.r11, &T.r10, &T.r00, &T.k11, &T.k10, &T.k00}) v->resize(need, 0.0);
+    for (int64_t i = 1; i < N; ++i) {
+      const int32_t prev = T.prev_same[base + i];
+      const double zi = z_merged[i];
+      for (int32_t p = 0; p < P; ++p) {
+        const size_t e = static_cast<size_t>(tb + i * P + p);
+        const double A = q[p] + (1.0 - q[p]) * zi, B = (1.0 - q[p]) * zi;
+        const double c1 = w[p] * (1.0 - zi) / A;
+        const double c0 = zi > 0.0 ? -w[p] / (1.0 - q[p]) : 0.0;
+        if (prev < 0) {
+          T.r11[e] = A;
+          T.r10[e] = B;
+          T.k11[e] = c1;
+          T.k10[e] = c0;
+        } else {
+          const double ze = z_merged[prev];
+          const double Ae = q[p] + (1.0 - q[p]) * ze, Be = (1.0 - q[p]) * ze;
+          const double c1e = w[p] * (1.0 - ze) / Ae;
+          const double c0e = ze > 0.0 ? -w[p] / (1.0 - q[p]) : 0.0;
+          T.r11[e] = A / Ae;
+          T.r10[e] = B / Ae;
+          T.r00[e] = Be > 0.0 ? B / Be : 0.0;
+          T.k11[e] = c1 - c1e;
+          T.k10[e] = c0 - c1e;
+          T.k00[e] = c0 - c0e;
+        }
+      }
+    }
+    T.points.push_back(P);
+    T.max_points = std::max(T.max_points, P);
+    T.max_nodes = std::max(T.max_nodes, N);
+    T.node_begin.push_back(base + N);
+    T.table_begin.push_back(tb + N * P);
+  }
+  return T;
+}
+
+/// Rows processed together in the SIMD lanes of the kernels.
+constexpr int kShapBlock = 8;
+/// Rows per parallel chunk: every tree's tables stay hot in cache across the chunk's blocks.
+constexpr int64_t kShapChunk = 128;
+
+namespace detail {
+
+/// Scratch of one worker: per node, per quadrature point, per lane.
+struct ShapScratch {
+  std::vector<double> F, G, on, on_prev;
+  explicit ShapScratch(const PathShapTables& T)
+      : F(static_cast<size_t>(T.max_nodes * T.max_points * kShapBlock)),
+        G(F.size()),
+        on(static_cast<size_t>(T.max_nodes * kShapBlock)),
+        on_prev(on.size()) {}
+};
+
+/// SHAP values of tree t for one block of rows; adds into phi rows (layout [row][feature][output]).
+inline void tree_shap_block(const ForestView& forest, const PathShapTables& T, int64_t t,
+                            const double* const* rows, double* const* phi, ShapScratch& s) {
+  constexpr int R = kShapBlock;
+  const int64_t nb = T.node_begin[t], N = T.node_begin[t + 1] - nb, tb = T.table_begin[t];
+  const int P = T.points[t];
+  const int64_t K = forest.n_outputs, W = forest.value_width, out0 = forest.tree_output[t];
+  const int32_t* parent = T.parent.data() + nb;
+  const int32_t* prev = T.prev_same.data() + nb;
+  const int32_t* feat = T.edge_feature.data() + nb;
+  const int32_t* lchild = T.left.data() + nb;
+  const int32_t* rchild = T.right.data() + nb;
+  const uint8_t* is_left = T.is_left_child.data() + nb;
+  const int64_t* src = T.source.data() + nb;
+  double* F = s.F.data();
+  double* G = s.G.data();
+  double* on = s.on.data();
+  double* onp = s.on_prev.data();
+
+  // Top-down: which edges each row follows (merged with earlier same-feature edges) and the
+  // product of edge factors F at every node.
+  for (int r = 0; r < R; ++r) on[r] = 1.0;
+  for (int p = 0; p < P; ++p)
+    for (int r = 0; r < R; ++r) F[p * R + r] = 1.0;
+  for (int64_t i = 1; i < N; ++i) {
+    const int32_t par = parent[i], pv = prev[i];
+    const int64_t split = src[par];
+    const int32_t f = feat[i];
+    double* on_i = on + i * R;
+    double* onp_i = onp + i * R;
+    for (int r = 0; r < R; ++r) {
+      const bool left = forest.goes_left(split, forest.prepare(rows[r][f]));
+      const double follow = (left == (is_left[i] != 0)) ? 1.0 : 0.0;
+      const double before = pv >= 0 ? on[pv * R + r] : 1.0;
+      onp_i[r] = before;
+      on_i[r] = follow * before;
+    }
+    const double* r11 = T.r11.data() + tb + i * P;
+    const double* r10 = T.r10.data() + tb + i * P;
+    const double* r00 = T.r00.data() + tb + i * P;
+    const double* Fp = F + static_cast<int64_t>(par) * P * R;
+    double* Fi = F + i * P * R;
+    for (int p = 0; p < P; ++p) {
+      for (int r = 0; r < R; ++r) {
+        const double m = on_i[r], mp = onp_i[r];
+        const double ratio = m * r11[p] + (mp - m) * r10[p] + (1.0 - mp) * r00[p];
+        Fi[p * R + r] = Fp[p * R + r] * ratio;
+      }
+    }
+  }
+
+  // Bottom-up: G = sum over leaves below of v F; credit each edge's feature with the weighted G.
+  for (int64_t w = 0; w < W; ++w) {
+    const int64_t out = out0 + w;
+    for (int64_t i = N - 1; i >= 1; --i) {
+      double* Gi = G + i * P * R;
+      if (lchild[i] < 0) {
+        const double v = forest.value[src[i] * W + w];
+        const double* Fi = F + i * P * R;
+        for (int p = 0; p < P * R; ++p) Gi[p] = v * Fi[p];
+      } else {
+        const double* Gl = G + static_cast<int64_t>(lchild[i]) * P * R;
+        const double* Gr = G + static_cast<int64_t>(rchild[i]) * P * R;
+        for (int p = 0; p < P * R; ++p) Gi[p] = Gl[p] + Gr[p];
+      }
+      const double* k11 = T.k11.data() + tb + i * P;
+      const double* k10 = T.k10.data() + tb + i * P;
+      const double* k00 = T.k00.data() + tb + i * P;
+      const double* on_i = on + i * R;
+      const double* onp_i = onp + i * R;
+      double credit[R];
+      for (int r = 0; r < R; ++r) credit[r] = 0.0;
+      for (int p = 0; p < P; ++p) {
+        for (int r = 0; r < R; ++r) {
+          const double m = on_i[r], mp = onp_i[r];
+          const double k = m * k11[p] + (mp - m) * k10[p] + (1.0 - mp) * k00[p];
+          credit[r] += k * Gi[p * R + r];
+        }
+      }
+      const int64_t slot = static_cast<int64_t>(feat[i]) * K + out;
+      for (int r = 0; r < R; ++r) phi[r][slot] += credit[r];
+    }
+  }
+}
+
+}  // namespace detail
+
+/// Path-dependent SHAP values of rows X[n_rows, n_features] (C order) into
+/// phi[n_rows, n_features, n_outputs] (overwritten). `tables` comes from build_path_shap_tables
+/// on the same forest. Each row's trees are accumulated in index order, so the result does not
+/// depend on n_jobs.
+inline void path_shap_values(const ForestView& forest, const PathShapTables& tables, const double* X,
+                             int64_t n_rows, double* phi, int n_jobs = 1,
+                             const std::function<bool()>& interrupted = {}) {
+  const int64_t M = forest.n_features, K = forest.n_outputs;
+  std::fill(phi, phi + n_rows * M * K, 0.0);
+  const int64_t n_chunks = (n_rows + kShapChunk - 1) / kShapChunk;
+  parallel_for_chunks(
+      n_chunks, resolve_threads(n_jobs, n_chunks),
+      [&](int64_t chunk) {
+        detail::ShapScratch scratch(tables);
+        std::vector<double> pad_phi(static_cast<size_t>(M * K));
+        const int64_t r0 = chunk * kShapChunk, r1 = std::min(n_rows, r0 + kShapChunk);
+        for (int64_t t = 0; t < forest.n_trees; ++t) {
+          for (int64_t b = r0; b < r1; b += kShapBlock) {
+            const double* rows[kShapBlock];
+            double* out[kShapBlock];
+            for (int r = 0; r < kShapBlock; ++r) {
+              // lanes past the last row repeat it and write into a throw-away buffer
+              const int64_t row = std::min(b + r, r1 - 1);
+              rows[r] = X + row * M;
+              out[r] = b + r < r1 ? phi + row * M * K : pad_phi.data();
+            }
+            detail::tree_shap_block(forest, tables, t, rows, out, scratch);
+          }
+        }
+      },
+      interrupted);
+}
+
+}  // namespace xplain

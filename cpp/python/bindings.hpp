@@ -1,0 +1,74 @@
+// Shared pieces of the pybind11 bindings: the Forest handle and the Ctrl-C check.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <functional>
+#include <string>
+
+#include "xplain/forest.hpp"
+#include "xplain/parallel.hpp"
+
+namespace py = pybind11;
+
+namespace xplain_py {
+
+template <typename T>
+using carray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+/// Owns references to the Forest's numpy arrays and exposes a validated ForestView of them.
+/// Immutable after construction, so worker threads may read it without the GIL.
+class ForestHandle {
+ public:
+  ForestHandle(carray<int32_t> left, carray<int32_t> right, carray<int32_t> feature,
+               carray<double> threshold, carray<uint8_t> default_left, carray<uint8_t> missing_rule,
+               carray<double> value, carray<double> cover, carray<int64_t> tree_offset,
+               carray<int32_t> tree_output, carray<double> base_value, carray<int64_t> cat_offset,
+               carray<int32_t> cat_words, carray<uint32_t> cat_bits, int64_t n_features,
+               bool strict_less, bool float32_input);
+  const xplain::ForestView& view() const { return view_; }
+
+ private:
+  py::list keep_alive_;
+  xplain::ForestView view_;
+};
+
+/// Polled between chunks of long calls: re-acquires the GIL briefly to let Python see Ctrl-C.
+inline std::function<bool()> python_interrupt_check() {
+  return [] {
+    py::gil_scoped_acquire gil;
+    return PyErr_CheckSignals() != 0;
+  };
+}
+
+/// Runs `body` with the GIL released; converts an interruption into the pending Python error.
+template <typename Body>
+void run_without_gil(Body&& body) {
+  bool interrupted = false;
+  {
+    py::gil_scoped_release release;
+    try {
+      body();
+    } catch (const xplain::interrupted_error&) {
+      interrupted = true;
+    }
+  }
+  if (interrupted) throw py::error_already_set();
+}
+
+/// A C-contiguous float64 matrix with the forest's number of columns, or a ValueError.
+inline carray<double> checked_rows(const py::array& X, int64_t n_features) {
+  auto a = carray<double>::ensure(X);
+  if (!a || a.ndim() != 2)
+    throw py::value_error("X must be a 2-D float64 array");
+  if (a.shape(1) != n_features)
+    throw py::value_error("X has " + std::to_string(a.shape(1)) + " features, but the model expects " +
+                          std::to_string(n_features));
+  return a;
+}
+
+void register_forest(py::module_& m);
+void register_treeshap(py::module_& m);
+
+}  // namespace xplain_py

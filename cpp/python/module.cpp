@@ -1,0 +1,8 @@
+// xplain_fast._core: thin bindings over the header-only C++ core in cpp/include/xplain.
+#include "bindings.hpp"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "xplain-fast compiled core (private: use the xplain_fast package)";
+  xplain_py::register_forest(m);
+  xplain_py::register_treeshap(m);
+}

@@ -1,0 +1,45 @@
+// Path-dependent TreeSHAP.
+#include "bindings.hpp"
+#include "xplain/treeshap.hpp"
+
+namespace xplain_py {
+
+void register_treeshap(py::module_& m) {
+  py::class_<xplain::PathShapTables>(m, "PathShapTables",
+                                     "Model-only tables of path-dependent TreeSHAP for one Forest.")
+      .def_property_readonly("expected_value", [](const xplain::PathShapTables& t) {
+        return py::array_t<double>(static_cast<py::ssize_t>(t.expected.size()), t.expected.data());
+      });
+
+  m.def(
+      "build_path_shap_tables",
+      [](const ForestHandle& forest) {
+        xplain::PathShapTables tables;
+        // Safe without the GIL: reads only the immutable forest and writes a local object.
+        {
+          py::gil_scoped_release release;
+          tables = xplain::build_path_shap_tables(forest.view());
+        }
+        return tables;
+      },
+      py::arg("forest"), "Precompute the per-node quadrature tables of path-dependent TreeSHAP.");
+
+  m.def(
+      "path_shap_values",
+      [](const ForestHandle& forest, const xplain::PathShapTables& tables, const py::array& X, int n_jobs) {
+        const auto& f = forest.view();
+        auto rows = checked_rows(X, f.n_features);
+        const int64_t n = rows.shape(0);
+        py::array_t<double> phi({n, f.n_features, f.n_outputs});
+        const double* x = rows.data();
+        double* out = phi.mutable_data();
+        // Safe without the GIL: forest and tables are immutable and outlive the call (held by
+        // the caller's references); workers write disjoint row slices of `phi`, owned here.
+        run_without_gil([&] { xplain::path_shap_values(f, tables, x, n, out, n_jobs, python_interrupt_check()); });
+        return phi;
+      },
+      py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("n_jobs") = 1,
+      "Path-dependent SHAP values [n_rows, n_features, n_outputs] for float64 rows X.");
+}
+
+}  // namespace xplain_py

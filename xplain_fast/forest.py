@@ -1,0 +1,300 @@
+"""The Forest: the one model format the C++ core knows.
+
+A flat struct-of-arrays over all nodes of all trees. Loaders in :mod:`xplain_fast.models` build it
+from a fitted model; every algorithm reads it and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validation import check_n_jobs, check_rows
+
+#: Per-node missing-value rules (mirrors ``xplain::MissingRule`` in cpp/include/xplain/forest.hpp).
+NAN_DEFAULT = 0  # NaN follows default_left
+NAN_AS_ZERO = 1  # NaN is replaced by 0.0, then compared (LightGBM missing_type=None)
+NAN_OR_ZERO_DEFAULT = 2  # NaN and |x| <= 1e-35 follow default_left (LightGBM missing_type=Zero)
+
+_ARRAYS = {
+    "left": np.int32,
+    "right": np.int32,
+    "feature": np.int32,
+    "threshold": np.float64,
+    "default_left": np.uint8,
+    "value": np.float64,
+    "cover": np.float64,
+    "tree_offset": np.int64,
+    "tree_output": np.int32,
+    "base_value": np.float64,
+}
+_OPTIONAL_ARRAYS = {
+    "missing_rule": np.uint8,
+    "gain": np.float64,
+    "cat_offset": np.int64,
+    "cat_words": np.int32,
+    "cat_bits": np.uint32,
+}
+
+
+@dataclass(eq=False)
+class Forest:
+    """A tree ensemble as flat arrays (see ``DESIGN.md``, "The Forest").
+
+    Node indices in ``left``/``right`` are global over all trees (-1 at leaves); tree ``t`` owns
+    nodes ``tree_offset[t]:tree_offset[t+1]`` and its root is the first of them, with every child
+    stored after its parent. ``value`` has shape ``(n_nodes, width)`` with width 1 or
+    ``n_outputs``; tree ``t`` adds entry ``w`` of its leaf to output ``tree_output[t] + w``. Leaf
+    values already include learning rates and averaging, so the raw output is
+    ``base_value + sum of the leaf values reached``.
+
+    A categorical node (``cat_offset[node] >= 0``) sends category ``c`` left iff bit ``c`` of its
+    ``cat_words[node]`` 32-bit words starting at ``cat_bits[cat_offset[node]]`` is set; NaN follows
+    ``default_left``, anything else (negative, too large, non-finite) goes right.
+
+    Examples
+    --------
+    >>> import numpy as np, xplain_fast as xf
+    >>> from sklearn.tree import DecisionTreeRegressor
+    >>> X = np.random.default_rng(0).normal(size=(50, 3)); y = X[:, 0]
+    >>> forest = xf.to_forest(DecisionTreeRegressor(max_depth=2).fit(X, y))
+    >>> forest.n_trees, forest.n_features, forest.predict(X[:2]).shape
+    (1, 3, (2,))
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    default_left: np.ndarray
+    value: np.ndarray
+    cover: np.ndarray
+    tree_offset: np.ndarray
+    tree_output: np.ndarray
+    base_value: np.ndarray
+    n_features: int
+    decision: str = "<="
+    link: str = "identity"
+    float32_input: bool = False
+    missing_rule: np.ndarray | None = None
+    gain: np.ndarray | None = None
+    cat_offset: np.ndarray | None = None
+    cat_words: np.ndarray | None = None
+    cat_bits: np.ndarray | None = None
+    feature_names: list[str] | None = None
+    source: str = ""
+    _handle: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, dtype in _ARRAYS.items():
+            setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=dtype))
+        for name, dtype in _OPTIONAL_ARRAYS.items():
+            arr = getattr(self, name)
+            if arr is not None:
+                setattr(self, name, np.ascontiguousarray(arr, dtype=dtype))
+        if self.value.ndim == 1:
+            self.value = self.value.reshape(-1, 1)
+        self.base_value = self.base_value.reshape(-1)
+        self.n_features = int(self.n_features)
+        if self.decision not in ("<", "<="):
+            raise ValueError(f"decision must be '<' or '<=', got {self.decision!r}")
+        if self.feature_names is not None:
+            self.feature_names = [str(n) for n in self.feature_names]
+            if len(self.feature_names) != self.n_features:
+                raise ValueError("feature_names must have one name per feature")
+        if np.any(self.cover < 0) or not np.all(np.isfinite(self.cover)):
+            raise ValueError("invalid Forest: cover must be finite and non-negative")
+        if not np.all(np.isfinite(self.value)):
+            raise ValueError("invalid Forest: leaf values must be finite")
+        self._handle = self._make_handle()  # validates the structure in C++
+
+    def _make_handle(self) -> Any:
+        empty = np.empty(0)
+        has_cats = self.cat_offset is not None
+        return _core.ForestHandle(
+            left=self.left,
+            right=self.right,
+            feature=self.feature,
+            threshold=self.threshold,
+            default_left=self.default_left,
+            missing_rule=self.missing_rule if self.missing_rule is not None else empty.astype(np.uint8),
+            value=self.value,
+            cover=self.cover,
+            tree_offset=self.tree_offset,
+            tree_output=self.tree_output,
+            base_value=self.base_value,
+            cat_offset=self.cat_offset if has_cats else empty.astype(np.int64),
+            cat_words=self.cat_words if has_cats else empty.astype(np.int32),
+            cat_bits=self.cat_bits if has_cats and self.cat_bits.size else empty.astype(np.uint32),
+            n_features=self.n_features,
+            strict_less=self.decision == "<",
+            float32_input=self.float32_input,
+        )
+
+    # -- shape -------------------------------------------------------------------------------
+    @property
+    def n_trees(self) -> int:
+        return int(self.tree_output.shape[0])
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.left.shape[0])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.base_value.shape[0])
+
+    @property
+    def depth(self) -> int:
+        """Largest number of splits on any root-to-leaf path."""
+        depth = np.zeros(self.n_nodes, dtype=np.int64)
+        internal = np.flatnonzero(self.left >= 0)  # parents precede children
+        for node in internal:
+            depth[self.left[node]] = depth[self.right[node]] = depth[node] + 1
+        return int(depth.max())
+
+    # -- computation -------------------------------------------------------------------------
+    def predict(self, X: Any, n_jobs: int | None = None) -> np.ndarray:
+        """Raw model output: shape ``(n,)`` for one output, ``(n, n_outputs)`` otherwise.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            numpy, pandas or polars; NaN follows each node's missing-value rule.
+        n_jobs : int, optional
+            Threads (None: 1, -1: all cores). The result does not depend on it.
+        """
+        rows = check_rows(X, self.n_features)
+        out = _core.predict_raw(self._handle, rows, check_n_jobs(n_jobs))
+        return out[:, 0] if self.n_outputs == 1 else out
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path: str | PathLike) -> None:
+        """Write the forest to a ``.npz`` file (no pickle inside)."""
+        arrays = {n: getattr(self, n) for n in (*_ARRAYS, *_OPTIONAL_ARRAYS) if getattr(self, n) is not None}
+        meta = {
+            "n_features": self.n_features,
+            "decision": self.decision,
+            "link": self.link,
+            "float32_input": self.float32_input,
+            "feature_names": self.feature_names,
+            "source": self.source,
+            "format": 1,
+        }
+        np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+
+    @classmethod
+    def load(cls, path: str | PathLike) -> Forest:
+        """Read a forest written by :meth:`save`."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["__meta__"]))
+                arrays = {n: data[n] for n in data.files if n != "__meta__"}
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path!s} is not a Forest file written by Forest.save: {exc}") from exc
+        meta.pop("format", None)
+        return cls(**arrays, **meta)
+
+    def __getstate__(self) -> dict:
+        state = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_handle"}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._handle = self._make_handle()
+
+    @property
+    def handle(self) -> Any:
+        """The validated C++ view (for the explainers)."""
+        return self._handle
+
+
+def concatenate_trees(
+    trees: Sequence[dict],
+    *,
+    base_value: Sequence[float] | np.ndarray,
+    n_features: int,
+    **forest_kwargs: Any,
+) -> Forest:
+    """Build a Forest from per-tree arrays with tree-local node indices.
+
+    Each tree is a dict with ``left``, ``right`` (local indices, -1 at leaves; every child after its
+    parent, root first), ``feature``, ``threshold``, ``default_left``, ``value`` (``(n_nodes,)`` or
+    ``(n_nodes, width)``), ``cover``, and optionally ``output`` (the first output the tree adds to,
+    default 0), ``missing_rule``, ``gain`` and ``categories`` (a dict node -> iterable of
+    non-negative category codes that go left).
+    """
+    if len(trees) == 0:
+        raise ValueError("a Forest needs at least one tree")
+    sizes = np.array([len(t["left"]) for t in trees], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+
+    def stacked(key: str, dtype: type, default: float | None = None) -> np.ndarray:
+        columns = []
+        for tree in trees:
+            n = len(tree["left"])
+            arr = np.asarray(tree[key], dtype=dtype) if key in tree else np.full(n, default, dtype=dtype)
+            columns.append(arr.reshape(n, -1) if key == "value" else arr.reshape(n))
+        return np.concatenate(columns)
+
+    def child(key: str) -> np.ndarray:
+        return np.concatenate([
+            np.where(np.asarray(t[key]) < 0, -1, np.asarray(t[key], dtype=np.int64) + off)
+            for t, off in zip(trees, offsets[:-1], strict=True)
+        ])
+
+    kwargs = dict(forest_kwargs)
+    if any("missing_rule" in t for t in trees):
+        kwargs["missing_rule"] = stacked("missing_rule", np.uint8, NAN_DEFAULT)
+    if any("gain" in t for t in trees):
+        kwargs["gain"] = stacked("gain", np.float64, 0.0)
+    if any(t.get("categories") for t in trees):
+        kwargs.update(_category_bitsets(trees, offsets))
+    left = child("left")
+    return Forest(
+        left=left,
+        right=child("right"),
+        feature=np.where(left < 0, -1, stacked("feature", np.int64)),
+        threshold=np.where(left < 0, 0.0, stacked("threshold", np.float64)),
+        default_left=stacked("default_left", np.uint8),
+        value=stacked("value", np.float64),
+        cover=stacked("cover", np.float64),
+        tree_offset=offsets,
+        tree_output=np.array([int(t.get("output", 0)) for t in trees], dtype=np.int32),
+        base_value=np.asarray(base_value, dtype=np.float64).reshape(-1),
+        n_features=n_features,
+        **kwargs,
+    )
+
+
+def _category_bitsets(trees: Sequence[dict], offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """The cat_offset / cat_words / cat_bits arrays for the trees' ``categories`` dicts."""
+    n_nodes = int(offsets[-1])
+    cat_offset = np.full(n_nodes, -1, dtype=np.int64)
+    cat_words = np.zeros(n_nodes, dtype=np.int32)
+    words: list[np.ndarray] = []
+    n_words_total = 0
+    for tree, base in zip(trees, offsets[:-1], strict=True):
+        for node, cats in (tree.get("categories") or {}).items():
+            codes = np.asarray(list(cats), dtype=np.int64)
+            if codes.size and codes.min() < 0:
+                raise ValueError("category codes must be non-negative")
+            n_words = int(codes.max()) // 32 + 1 if codes.size else 1
+            bits = np.zeros(n_words, dtype=np.uint32)
+            np.bitwise_or.at(bits, codes // 32, np.left_shift(np.uint32(1), (codes % 32).astype(np.uint32)))
+            cat_offset[base + node] = n_words_total
+            cat_words[base + node] = n_words
+            words.append(bits)
+            n_words_total += n_words
+    return {
+        "cat_offset": cat_offset,
+        "cat_words": cat_words,
+        "cat_bits": np.concatenate(words) if words else np.zeros(0, dtype=np.uint32),
+    }

@@ -1,0 +1,77 @@
+"""Model loaders: one module per library, each with ``to_forest(model) -> Forest``.
+
+Optional libraries are imported only when a model of theirs is passed in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from ..forest import Forest
+
+# top-level package of the model's class -> our loader module
+_LOADER_MODULES = {
+    "sklearn": "sklearn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "catboost": "catboost",
+}
+
+SUPPORTED_MODELS = (
+    "scikit-learn trees and tree ensembles (DecisionTree, ExtraTree, RandomForest, ExtraTrees, "
+    "GradientBoosting, HistGradientBoosting, IsolationForest), XGBoost (Booster, XGBModel), "
+    "LightGBM (Booster, LGBMModel), CatBoost (CatBoost, CatBoostRegressor, CatBoostClassifier), "
+    "or an xplain_fast.Forest"
+)
+
+
+def to_forest(model: Any) -> Forest:
+    """Convert a fitted tree model to a :class:`~xplain_fast.Forest`.
+
+    Parameters
+    ----------
+    model : fitted tree model or Forest
+        See ``SUPPORTED_MODELS``. A Forest is returned unchanged.
+
+    Returns
+    -------
+    Forest
+        Reproduces the model's raw output exactly (margins for boosting classifiers, averaged class
+        probabilities for random-forest classifiers, mean path length for IsolationForest).
+
+    Raises
+    ------
+    TypeError
+        For an unsupported model type or configuration.
+    ValueError
+        For an unfitted model.
+
+    Examples
+    --------
+    >>> import numpy as np, xplain_fast as xf
+    >>> from sklearn.ensemble import RandomForestRegressor
+    >>> X = np.random.default_rng(0).normal(size=(100, 4)); y = X[:, 0] + X[:, 1]
+    >>> rf = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, y)
+    >>> bool(np.allclose(xf.to_forest(rf).predict(X), rf.predict(X)))
+    True
+    """
+    if isinstance(model, Forest):
+        return model
+    package = type(model).__module__.split(".")[0]
+    module_name = _LOADER_MODULES.get(package)
+    if module_name is None:
+        raise TypeError(f"cannot explain a {type(model).__module__}.{type(model).__name__}; "
+                        f"supported models: {SUPPORTED_MODELS}")
+    if package == "sklearn":
+        try:
+            check_is_fitted(model)
+        except NotFittedError as exc:
+            raise ValueError(f"{type(model).__name__} is not fitted yet; call fit before explaining it") from exc
+        except TypeError:
+            pass  # not an estimator: the loader reports it as unsupported
+    loader = importlib.import_module(f"{__name__}.{module_name}")
+    return loader.to_forest(model)

@@ -1,0 +1,275 @@
+"""scikit-learn trees and ensembles -> Forest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    IsolationForest,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.tree import BaseDecisionTree, DecisionTreeClassifier
+
+from ..forest import Forest, concatenate_trees
+
+SUPPORTED = (
+    "DecisionTree/ExtraTree regressor and classifier (incl. multi-output), RandomForest and "
+    "ExtraTrees regressor and classifier, GradientBoosting regressor and classifier, "
+    "HistGradientBoosting regressor and classifier, IsolationForest"
+)
+
+
+def _class_value(tree: Any) -> np.ndarray:
+    """Class probabilities per node, outputs concatenated: (n_nodes, sum of n_classes)."""
+    value = tree.tree_.value  # (n_nodes, n_outputs, max_n_classes)
+    n_classes = np.atleast_1d(tree.n_classes_)
+    blocks = []
+    for k, n_k in enumerate(n_classes):
+        block = value[:, k, :n_k]
+        total = block.sum(axis=1, keepdims=True)
+        blocks.append(np.divide(block, total, out=np.zeros_like(block), where=total > 0))
+    return np.concatenate(blocks, axis=1)
+
+
+def _tree_arrays(tree: Any, value: np.ndarray, scale: float = 1.0,
+                 feature_map: np.ndarray | None = None) -> dict:
+    """Per-tree arrays of a fitted sklearn decision tree (children already follow parents)."""
+    t = tree.tree_
+    feature = t.feature.astype(np.int64)
+    if feature_map is not None:
+        feature = np.where(feature >= 0, feature_map[np.maximum(feature, 0)], -1)
+    missing_left = getattr(t, "missing_go_to_left", None)
+    return {
+        "left": t.children_left,
+        "right": t.children_right,
+        "feature": feature,
+        "threshold": t.threshold,
+        # before scikit-learn 1.3 a NaN compared false against the threshold and went right
+        "default_left": np.zeros(t.node_count, np.uint8) if missing_left is None else missing_left,
+        "value": value * scale,
+        "cover": t.weighted_n_node_samples,
+        "gain": _impurity_decrease(t),
+    }
+
+
+def _impurity_decrease(t: Any) -> np.ndarray:
+    """Weighted impurity decrease of each split (0 at leaves), as feature_importances_ sums it."""
+    left, right = t.children_left, t.children_right
+    w, imp = t.weighted_n_node_samples, t.impurity
+    internal = left >= 0
+    gain = np.zeros(t.node_count)
+    li, ri = left[internal], right[internal]
+    gain[internal] = w[internal] * imp[internal] - w[li] * imp[li] - w[ri] * imp[ri]
+    return gain
+
+
+def _regression_value(tree: Any) -> np.ndarray:
+    return tree.tree_.value[:, :, 0]
+
+
+def _n_features(model: Any) -> int:
+    return int(model.n_features_in_)
+
+
+def _names(model: Any) -> list[str] | None:
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def _single_tree(model: BaseDecisionTree) -> Forest:
+    is_classifier = isinstance(model, DecisionTreeClassifier)
+    value = _class_value(model) if is_classifier else _regression_value(model)
+    return concatenate_trees(
+        [_tree_arrays(model, value)],
+        base_value=np.zeros(value.shape[1]),
+        n_features=_n_features(model),
+        float32_input=True,
+        feature_names=_names(model),
+        source=type(model).__name__,
+    )
+
+
+def _random_forest(model: Any) -> Forest:
+    is_classifier = isinstance(model, RandomForestClassifier | ExtraTreesClassifier)
+    n = len(model.estimators_)
+    trees = []
+    for est in model.estimators_:
+        value = _class_value(est) if is_classifier else _regression_value(est)
+        trees.append(_tree_arrays(est, value, scale=1.0 / n))
+    width = trees[0]["value"].shape[1]
+    return concatenate_trees(
+        trees,
+        base_value=np.zeros(width),
+        n_features=_n_features(model),
+        float32_input=True,
+        feature_names=_names(model),
+        source=type(model).__name__,
+    )
+
+
+def _gradient_boosting(model: Any) -> Forest:
+    init = model.init_
+    if not (init == "zero" or type(init).__name__ in ("DummyRegressor", "DummyClassifier")):
+        raise TypeError(
+            f"{type(model).__name__} with init={type(init).__name__} is not supported: its starting "
+            "prediction is itself a model of X. Use init=None (the default) or init='zero'."
+        )
+    n_stages, K = model.estimators_.shape
+    # The init prediction is constant for the supported inits: evaluate it on any row.
+    base = np.asarray(model._raw_predict_init(np.zeros((1, _n_features(model)), dtype=np.float32)))
+    trees = []
+    for stage in range(n_stages):
+        for k in range(K):
+            est = model.estimators_[stage, k]
+            tree = _tree_arrays(est, _regression_value(est), scale=model.learning_rate)
+            tree["output"] = k
+            trees.append(tree)
+    is_classifier = isinstance(model, GradientBoostingClassifier)
+    link = "identity"
+    if is_classifier:
+        link = "logistic" if K == 1 else "softmax"
+    return concatenate_trees(
+        trees,
+        base_value=base.reshape(-1),
+        n_features=_n_features(model),
+        float32_input=True,
+        link=link,
+        feature_names=_names(model),
+        source=type(model).__name__,
+    )
+
+
+def _hist_gradient_boosting(model: Any) -> Forest:
+    if getattr(model, "_preprocessor", None) is not None:
+        raise TypeError(
+            f"{type(model).__name__} fitted with categorical_features='from_dtype' on string or "
+            "pandas categories encodes them internally and is not supported; fit it on numeric "
+            "category codes with categorical_features=[column indices] instead."
+        )
+    known = None
+    if getattr(model, "is_categorical_", None) is not None and np.any(model.is_categorical_):
+        known, f_idx_map = model._bin_mapper.make_known_categories_bitsets()
+    trees = []
+    for iteration in model._predictors:
+        for k, predictor in enumerate(iteration):
+            nodes = predictor.nodes
+            leaf = nodes["is_leaf"].astype(bool)
+            left = np.where(leaf, -1, nodes["left"].astype(np.int64))
+            right = np.where(leaf, -1, nodes["right"].astype(np.int64))
+            default_left = nodes["missing_go_to_left"].astype(np.uint8)
+            tree = {
+                "left": left,
+                "right": right,
+                "feature": nodes["feature_idx"],
+                "threshold": nodes["num_threshold"],
+                "default_left": default_left,
+                "value": nodes["value"],
+                "cover": nodes["count"].astype(np.float64),
+                "gain": np.where(leaf, 0.0, nodes["gain"]),
+                "output": k,
+            }
+            if known is not None and np.any(nodes["is_categorical"]):
+                tree["categories"] = _hist_categorical_splits(
+                    nodes, predictor.raw_left_cat_bitsets, known, f_idx_map, tree)
+            trees.append(tree)
+    K = len(model._predictors[0])
+    loss = getattr(model, "loss", "")
+    if isinstance(model, HistGradientBoostingClassifier):
+        link = "logistic" if K == 1 else "softmax"
+    else:
+        link = "exp" if loss in ("poisson", "gamma") else "identity"
+    return concatenate_trees(
+        trees,
+        base_value=np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1),
+        n_features=_n_features(model),
+        link=link,
+        feature_names=_names(model),
+        source=type(model).__name__,
+    )
+
+
+def _bits_to_codes(words: np.ndarray) -> np.ndarray:
+    """Category codes whose bit is set in a row of 32-bit words."""
+    bits = np.unpackbits(words.astype("<u4").view(np.uint8), bitorder="little")
+    return np.flatnonzero(bits)
+
+
+def _hist_categorical_splits(nodes: np.ndarray, raw_left: np.ndarray, known: np.ndarray,
+                             f_idx_map: np.ndarray, tree: dict) -> dict[int, np.ndarray]:
+    """Categories going left per categorical node, in the Forest's convention.
+
+    HistGradientBoosting sends negative and unknown categories the way of missing values. The
+    Forest sends anything outside the bitset right, so where missing values go left the children are
+    swapped and the bitset complemented within the known code range [0, 256).
+    """
+    categories = {}
+    all_codes = np.arange(256)
+    for node in np.flatnonzero(nodes["is_categorical"] & ~nodes["is_leaf"].astype(bool)):
+        goes_left = _bits_to_codes(raw_left[nodes["bitset_idx"][node]])
+        if nodes["missing_go_to_left"][node]:
+            known_codes = _bits_to_codes(known[f_idx_map[nodes["feature_idx"][node]]])
+            known_right = np.setdiff1d(known_codes, goes_left)
+            categories[int(node)] = np.setdiff1d(all_codes, known_right)
+            tree["left"][node], tree["right"][node] = tree["right"][node], tree["left"][node]
+            tree["default_left"][node] = 0
+        else:
+            categories[int(node)] = goes_left
+    return categories
+
+
+def _average_path_length(n: np.ndarray) -> np.ndarray:
+    """Expected path length of an unsuccessful BST search among n points (Liu et al. 2008)."""
+    n = np.asarray(n, dtype=np.float64)
+    out = np.zeros_like(n)
+    out[n == 2] = 1.0
+    big = n > 2
+    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
+    return out
+
+
+def _isolation_forest(model: IsolationForest) -> Forest:
+    n = len(model.estimators_)
+    trees = []
+    for est, features in zip(model.estimators_, model.estimators_features_, strict=True):
+        t = est.tree_
+        depth = np.zeros(t.node_count)
+        for node in range(t.node_count):  # parents precede children in sklearn's node order
+            if t.children_left[node] >= 0:
+                depth[t.children_left[node]] = depth[t.children_right[node]] = depth[node] + 1
+        path_length = depth + _average_path_length(t.n_node_samples)
+        trees.append(_tree_arrays(est, path_length.reshape(-1, 1), scale=1.0 / n,
+                                  feature_map=np.asarray(features)))
+    return concatenate_trees(
+        trees,
+        base_value=np.zeros(1),
+        n_features=_n_features(model),
+        float32_input=True,
+        feature_names=_names(model),
+        source="IsolationForest",
+    )
+
+
+LOADERS = [
+    (BaseDecisionTree, _single_tree),
+    (RandomForestRegressor | RandomForestClassifier | ExtraTreesRegressor | ExtraTreesClassifier,
+     _random_forest),
+    (GradientBoostingRegressor | GradientBoostingClassifier, _gradient_boosting),
+    (HistGradientBoostingRegressor | HistGradientBoostingClassifier, _hist_gradient_boosting),
+    (IsolationForest, _isolation_forest),
+]
+
+
+def to_forest(model: Any) -> Forest:
+    """Convert a fitted scikit-learn tree model; see :func:`xplain_fast.to_forest`."""
+    for kind, loader in LOADERS:
+        if isinstance(model, kind):
+            return loader(model)
+    raise TypeError(f"unsupported scikit-learn model {type(model).__name__}; supported: {SUPPORTED}")
