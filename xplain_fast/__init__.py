@@ -1,7 +1,9 @@
 """xplain-fast: a compiled engine that explains machine-learning models fast."""
 
+from .explanation import Explanation
 from .forest import Forest
 from .models import to_forest
+from .tree import TreeExplainer, shap_values
 
-__all__ = ["Forest", "to_forest"]
+__all__ = ["Explanation", "Forest", "TreeExplainer", "shap_values", "to_forest"]
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ Optional libraries are imported only when a model of theirs is passed in.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from sklearn.exceptions import NotFittedError
@@ -34,8 +35,9 @@ def to_forest(model: Any) -> Forest:
 
     Parameters
     ----------
-    model : fitted tree model or Forest
-        See ``SUPPORTED_MODELS``. A Forest is returned unchanged.
+    model : fitted tree model, Forest, or path to a saved model file
+        See ``SUPPORTED_MODELS``. A Forest is returned unchanged. Files: XGBoost ``.json``/``.ubj``,
+        LightGBM text models, CatBoost ``.cbm``/``.json``, xplain-fast ``.npz``.
 
     Returns
     -------
@@ -61,6 +63,9 @@ def to_forest(model: Any) -> Forest:
     """
     if isinstance(model, Forest):
         return model
+    if isinstance(model, str | os.PathLike):
+        loader = importlib.import_module(f"{__name__}.{_library_of_file(model)}")
+        return loader.to_forest(model)
     package = type(model).__module__.split(".")[0]
     module_name = _LOADER_MODULES.get(package)
     if module_name is None:
@@ -75,3 +80,30 @@ def to_forest(model: Any) -> Forest:
             pass  # not an estimator: the loader reports it as unsupported
     loader = importlib.import_module(f"{__name__}.{module_name}")
     return loader.to_forest(model)
+
+
+def _library_of_file(path: str | os.PathLike) -> str:
+    """Which library saved a model file, from its extension or its first bytes."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise ValueError(f"cannot read model file {name!r}: {exc}") from exc
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix == ".npz":
+        return "forest_file"
+    if suffix == ".cbm":
+        return "catboost"
+    if suffix == ".ubj":
+        return "xgboost"
+    text = head.lstrip()
+    if text.startswith(b"{"):
+        if b'"learner"' in head:
+            return "xgboost"
+        if b'"oblivious_trees"' in head or b'"features_info"' in head or b'"model_info"' in head:
+            return "catboost"
+    if text.startswith(b"tree\n") or b"\nversion=" in head or b"num_class=" in head:
+        return "lightgbm"
+    raise ValueError(f"cannot tell which library saved {name!r}: expected an XGBoost .json/.ubj, a LightGBM "
+                     "text model, a CatBoost .cbm/.json or an xplain-fast .npz file")

@@ -196,7 +196,7 @@ inline PathShapTables build_path_shap_tables(const ForestView& forest) {
 }
 
 /// Rows processed together in the SIMD lanes of the kernels.
-constexpr int kShapBlock = 8;
+constexpr int kShapBlock = 32;
 /// Rows per parallel chunk: every tree's tables stay hot in cache across the chunk's blocks.
 constexpr int64_t kShapChunk = 128;
 
@@ -204,20 +204,45 @@ namespace detail {
 
 /// Scratch of one worker: per node, per quadrature point, per lane.
 struct ShapScratch {
-  std::vector<double> F, G, on, on_prev;
+  std::vector<double> F, G, on, on_prev, left_of;
   explicit ShapScratch(const PathShapTables& T)
       : F(static_cast<size_t>(T.max_nodes * T.max_points * kShapBlock)),
         G(F.size()),
         on(static_cast<size_t>(T.max_nodes * kShapBlock)),
-        on_prev(on.size()) {}
+        on_prev(on.size()),
+        left_of(on.size()) {}
 };
 
-/// SHAP values of tree t for one block of rows; adds into phi rows (layout [row][feature][output]).
-inline void tree_shap_block(const ForestView& forest, const PathShapTables& T, int64_t t,
-                            const double* const* rows, double* const* phi, ShapScratch& s) {
+/// 1.0 where lane r of the block goes left at internal forest node `split`, else 0.0.
+/// `xt` is the block transposed ([feature][lane]) and already prepared (float32-rounded if needed).
+inline void block_decisions(const ForestView& forest, bool plain_splits, int64_t split, const double* xt,
+                            double* out) {
+  constexpr int R = kShapBlock;
+  const double* x = xt + static_cast<int64_t>(forest.feature[split]) * R;
+  if (plain_splits) {  // numeric split, NaN -> default_left: branch-free over the lanes
+    const double thr = forest.threshold[split];
+    const double nan_dir = forest.default_left[split] ? 1.0 : 0.0;
+    if (forest.strict_less) {
+      for (int r = 0; r < R; ++r) out[r] = x[r] < thr ? 1.0 : (x[r] != x[r] ? nan_dir : 0.0);
+    } else {
+      for (int r = 0; r < R; ++r) out[r] = x[r] <= thr ? 1.0 : (x[r] != x[r] ? nan_dir : 0.0);
+    }
+  } else {
+    for (int r = 0; r < R; ++r) out[r] = forest.goes_left(split, x[r]) ? 1.0 : 0.0;
+  }
+}
+
+/// SHAP values of tree t for one block of rows (`xt`: prepared, [feature][lane]); adds into phi rows (layout [row][feature][output]).
+/// Top-down: which edges each lane follows (merged with earlier edges on the same feature) and the
+/// product F of edge factors per quadrature point; leaves are credited on the way. Bottom-up: G,
+/// the sum of v F over the leaves below, credits each internal edge. With one value per leaf, G
+/// overwrites F in place.
+inline void tree_shap_block(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
+                            const double* xt, double* const* phi, ShapScratch& s) {
   constexpr int R = kShapBlock;
   const int64_t nb = T.node_begin[t], N = T.node_begin[t + 1] - nb, tb = T.table_begin[t];
   const int P = T.points[t];
+  const int64_t PR = static_cast<int64_t>(P) * R;
   const int64_t K = forest.n_outputs, W = forest.value_width, out0 = forest.tree_output[t];
   const int32_t* parent = T.parent.data() + nb;
   const int32_t* prev = T.prev_same.data() + nb;
@@ -227,72 +252,91 @@ inline void tree_shap_block(const ForestView& forest, const PathShapTables& T, i
   const uint8_t* is_left = T.is_left_child.data() + nb;
   const int64_t* src = T.source.data() + nb;
   double* F = s.F.data();
-  double* G = s.G.data();
+  double* G = W == 1 ? F : s.G.data();
   double* on = s.on.data();
   double* onp = s.on_prev.data();
+  double* dec = s.left_of.data();
 
-  // Top-down: which edges each row follows (merged with earlier same-feature edges) and the
-  // product of edge factors F at every node.
-  for (int r = 0; r < R; ++r) on[r] = 1.0;
-  for (int p = 0; p < P; ++p)
-    for (int r = 0; r < R; ++r) F[p * R + r] = 1.0;
+  // Weighted credit sum_p k_p(m, mp) * V_p per lane, with k = k00 + mp (k10 - k00) + m (k11 - k10).
+  auto credit_lanes = [&](int64_t i, const double* V, double* credit) {
+    const double* k11 = T.k11.data() + tb + i * P;
+    const double* k10 = T.k10.data() + tb + i * P;
+    const double* k00 = T.k00.data() + tb + i * P;
+    const double* m = on + i * R;
+    const double* mp = onp + i * R;
+    for (int r = 0; r < R; ++r) credit[r] = 0.0;
+    if (prev[i] < 0) {
+      for (int p = 0; p < P; ++p)
+        for (int r = 0; r < R; ++r) credit[r] += (k10[p] + m[r] * (k11[p] - k10[p])) * V[p * R + r];
+    } else {
+      for (int p = 0; p < P; ++p)
+        for (int r = 0; r < R; ++r)
+          credit[r] += (k00[p] + mp[r] * (k10[p] - k00[p]) + m[r] * (k11[p] - k10[p])) * V[p * R + r];
+    }
+  };
+  auto add_credit = [&](int64_t i, int64_t out, const double* credit) {
+    const int64_t slot = static_cast<int64_t>(feat[i]) * K + out;
+    for (int r = 0; r < R; ++r) phi[r][slot] += credit[r];
+  };
+
+  double credit[R];
+  for (int64_t p = 0; p < PR; ++p) F[p] = 1.0;
+  if (N > 1) block_decisions(forest, plain_splits, src[0], xt, dec);
   for (int64_t i = 1; i < N; ++i) {
     const int32_t par = parent[i], pv = prev[i];
-    const int64_t split = src[par];
-    const int32_t f = feat[i];
-    double* on_i = on + i * R;
-    double* onp_i = onp + i * R;
+    const double* d = dec + static_cast<int64_t>(par) * R;
+    double* m = on + i * R;
+    double* mp = onp + i * R;
     for (int r = 0; r < R; ++r) {
-      const bool left = forest.goes_left(split, forest.prepare(rows[r][f]));
-      const double follow = (left == (is_left[i] != 0)) ? 1.0 : 0.0;
       const double before = pv >= 0 ? on[pv * R + r] : 1.0;
-      onp_i[r] = before;
-      on_i[r] = follow * before;
+      mp[r] = before;
+      m[r] = (is_left[i] ? d[r] : 1.0 - d[r]) * before;
     }
     const double* r11 = T.r11.data() + tb + i * P;
     const double* r10 = T.r10.data() + tb + i * P;
     const double* r00 = T.r00.data() + tb + i * P;
-    const double* Fp = F + static_cast<int64_t>(par) * P * R;
-    double* Fi = F + i * P * R;
-    for (int p = 0; p < P; ++p) {
-      for (int r = 0; r < R; ++r) {
-        const double m = on_i[r], mp = onp_i[r];
-        const double ratio = m * r11[p] + (mp - m) * r10[p] + (1.0 - mp) * r00[p];
-        Fi[p * R + r] = Fp[p * R + r] * ratio;
+    const double* Fp = F + static_cast<int64_t>(par) * PR;
+    double* Fi = F + i * PR;
+    if (pv < 0) {
+      for (int p = 0; p < P; ++p)
+        for (int r = 0; r < R; ++r) Fi[p * R + r] = Fp[p * R + r] * (r10[p] + m[r] * (r11[p] - r10[p]));
+    } else {
+      for (int p = 0; p < P; ++p)
+        for (int r = 0; r < R; ++r)
+          Fi[p * R + r] = Fp[p * R + r] * (r00[p] + mp[r] * (r10[p] - r00[p]) + m[r] * (r11[p] - r10[p]));
+    }
+    if (lchild[i] >= 0) {
+      block_decisions(forest, plain_splits, src[i], xt, dec + i * R);
+    } else {
+      credit_lanes(i, Fi, credit);
+      for (int64_t w = 0; w < W; ++w) {
+        const double v = forest.value[src[i] * W + w];
+        double scaled[R];
+        for (int r = 0; r < R; ++r) scaled[r] = v * credit[r];
+        add_credit(i, out0 + w, scaled);
       }
     }
   }
 
-  // Bottom-up: G = sum over leaves below of v F; credit each edge's feature with the weighted G.
   for (int64_t w = 0; w < W; ++w) {
-    const int64_t out = out0 + w;
     for (int64_t i = N - 1; i >= 1; --i) {
-      double* Gi = G + i * P * R;
+      double* Gi = G + i * PR;
       if (lchild[i] < 0) {
-        const double v = forest.value[src[i] * W + w];
-        const double* Fi = F + i * P * R;
-        for (int p = 0; p < P * R; ++p) Gi[p] = v * Fi[p];
-      } else {
-        const double* Gl = G + static_cast<int64_t>(lchild[i]) * P * R;
-        const double* Gr = G + static_cast<int64_t>(rchild[i]) * P * R;
-        for (int p = 0; p < P * R; ++p) Gi[p] = Gl[p] + Gr[p];
-      }
-      const double* k11 = T.k11.data() + tb + i * P;
-      const double* k10 = T.k10.data() + tb + i * P;
-      const double* k00 = T.k00.data() + tb + i * P;
-      const double* on_i = on + i * R;
-      const double* onp_i = onp + i * R;
-      double credit[R];
-      for (int r = 0; r < R; ++r) credit[r] = 0.0;
-      for (int p = 0; p < P; ++p) {
-        for (int r = 0; r < R; ++r) {
-          const double m = on_i[r], mp = onp_i[r];
-          const double k = m * k11[p] + (mp - m) * k10[p] + (1.0 - mp) * k00[p];
-          credit[r] += k * Gi[p * R + r];
+        if (W > 1) {
+          const double v = forest.value[src[i] * W + w];
+          const double* Fi = F + i * PR;
+          for (int64_t p = 0; p < PR; ++p) Gi[p] = v * Fi[p];
+        } else {
+          const double v = forest.value[src[i]];
+          for (int64_t p = 0; p < PR; ++p) Gi[p] *= v;
         }
+        continue;
       }
-      const int64_t slot = static_cast<int64_t>(feat[i]) * K + out;
-      for (int r = 0; r < R; ++r) phi[r][slot] += credit[r];
+      const double* Gl = G + static_cast<int64_t>(lchild[i]) * PR;
+      const double* Gr = G + static_cast<int64_t>(rchild[i]) * PR;
+      for (int64_t p = 0; p < PR; ++p) Gi[p] = Gl[p] + Gr[p];
+      credit_lanes(i, Gi, credit);
+      add_credit(i, out0 + w, credit);
     }
   }
 }
@@ -309,23 +353,31 @@ inline void path_shap_values(const ForestView& forest, const PathShapTables& tab
   const int64_t M = forest.n_features, K = forest.n_outputs;
   std::fill(phi, phi + n_rows * M * K, 0.0);
   const int64_t n_chunks = (n_rows + kShapChunk - 1) / kShapChunk;
+  const bool plain_splits = forest.missing_rule == nullptr && forest.cat_offset == nullptr;
   parallel_for_chunks(
       n_chunks, resolve_threads(n_jobs, n_chunks),
       [&](int64_t chunk) {
+        constexpr int R = kShapBlock;
         detail::ShapScratch scratch(tables);
-        std::vector<double> pad_phi(static_cast<size_t>(M * K));
         const int64_t r0 = chunk * kShapChunk, r1 = std::min(n_rows, r0 + kShapChunk);
+        const int64_t n_blocks = (r1 - r0 + R - 1) / R;
+        // the chunk's rows, prepared and transposed per block: [block][feature][lane]
+        std::vector<double> xt(static_cast<size_t>(n_blocks * M * R));
+        for (int64_t b = 0; b < n_blocks; ++b)
+          for (int r = 0; r < R; ++r) {
+            // lanes past the last row repeat it; their credit goes to a throw-away buffer
+            const double* x = X + std::min(r0 + b * R + r, r1 - 1) * M;
+            for (int64_t f = 0; f < M; ++f) xt[static_cast<size_t>((b * M + f) * R + r)] = forest.prepare(x[f]);
+          }
+        std::vector<double> pad_phi(static_cast<size_t>(M * K));
         for (int64_t t = 0; t < forest.n_trees; ++t) {
-          for (int64_t b = r0; b < r1; b += kShapBlock) {
-            const double* rows[kShapBlock];
-            double* out[kShapBlock];
-            for (int r = 0; r < kShapBlock; ++r) {
-              // lanes past the last row repeat it and write into a throw-away buffer
-              const int64_t row = std::min(b + r, r1 - 1);
-              rows[r] = X + row * M;
-              out[r] = b + r < r1 ? phi + row * M * K : pad_phi.data();
+          for (int64_t b = 0; b < n_blocks; ++b) {
+            double* out[R];
+            for (int r = 0; r < R; ++r) {
+              const int64_t row = r0 + b * R + r;
+              out[r] = row < r1 ? phi + row * M * K : pad_phi.data();
             }
-            detail::tree_shap_block(forest, tables, t, rows, out, scratch);
+            detail::tree_shap_block(forest, tables, t, plain_splits, xt.data() + b * M * R, out, scratch);
           }
         }
       },
