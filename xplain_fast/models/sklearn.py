@@ -148,37 +148,26 @@ def _gradient_boosting(model: Any) -> Forest:
 
 
 def _hist_gradient_boosting(model: Any) -> Forest:
-    if getattr(model, "_preprocessor", None) is not None:
-        raise TypeError(
-            f"{type(model).__name__} fitted with categorical_features='from_dtype' on string or "
-            "pandas categories encodes them internally and is not supported; fit it on numeric "
-            "category codes with categorical_features=[column indices] instead."
-        )
-    known = None
-    if getattr(model, "is_categorical_", None) is not None and np.any(model.is_categorical_):
-        known, f_idx_map = model._bin_mapper.make_known_categories_bitsets()
+    column_of, category_values = _hist_columns(model)
     trees = []
     for iteration in model._predictors:
         for k, predictor in enumerate(iteration):
             nodes = predictor.nodes
             leaf = nodes["is_leaf"].astype(bool)
-            left = np.where(leaf, -1, nodes["left"].astype(np.int64))
-            right = np.where(leaf, -1, nodes["right"].astype(np.int64))
-            default_left = nodes["missing_go_to_left"].astype(np.uint8)
             tree = {
-                "left": left,
-                "right": right,
-                "feature": nodes["feature_idx"],
+                "left": np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                "right": np.where(leaf, -1, nodes["right"].astype(np.int64)),
+                "feature": column_of[nodes["feature_idx"]],
                 "threshold": nodes["num_threshold"],
-                "default_left": default_left,
+                "default_left": nodes["missing_go_to_left"].astype(np.uint8),
                 "value": nodes["value"],
                 "cover": nodes["count"].astype(np.float64),
                 "gain": np.where(leaf, 0.0, nodes["gain"]),
                 "output": k,
             }
-            if known is not None and np.any(nodes["is_categorical"]):
+            if np.any(nodes["is_categorical"][~leaf]):
                 tree["categories"] = _hist_categorical_splits(
-                    nodes, predictor.raw_left_cat_bitsets, known, f_idx_map, tree)
+                    nodes, predictor.raw_left_cat_bitsets, category_values, tree)
             trees.append(tree)
     K = len(model._predictors[0])
     loss = getattr(model, "loss", "")
@@ -196,32 +185,66 @@ def _hist_gradient_boosting(model: Any) -> Forest:
     )
 
 
+def _hist_columns(model: Any) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Map the trees' column indices back to the user's columns, and give the raw category value
+    of every code of each categorical tree column.
+
+    HistGradientBoosting passes categorical columns through an internal OrdinalEncoder placed
+    before the numeric ones; a value the encoder has not seen becomes missing.
+    """
+    n = _n_features(model)
+    preprocessor = getattr(model, "_preprocessor", None)
+    if preprocessor is None:
+        return np.arange(n), {}
+    column_of: list[int] = []
+    category_values: dict[int, np.ndarray] = {}
+    for name, transformer, columns in preprocessor.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        columns = np.asarray(columns)
+        indices = np.flatnonzero(columns) if columns.dtype == bool else columns.astype(np.int64)
+        if name == "encoder":
+            for j, values in enumerate(transformer.categories_):
+                values = np.asarray(values)
+                # NaN is listed last when seen, but encoded as missing (encoded_missing_value=nan)
+                values = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+                integral = values.dtype.kind in "iuf" and np.all(values >= 0) and np.all(values == np.floor(values))
+                if not integral:
+                    raise TypeError(
+                        f"{type(model).__name__} has categorical feature {int(indices[j])} with categories "
+                        f"{values[:5].tolist()}...; only non-negative integer category codes are supported. "
+                        "Encode the column as integers before fitting."
+                    )
+                category_values[len(column_of) + j] = values.astype(np.int64)
+        column_of.extend(int(i) for i in indices)
+    return np.asarray(column_of, dtype=np.int64), category_values
+
+
 def _bits_to_codes(words: np.ndarray) -> np.ndarray:
-    """Category codes whose bit is set in a row of 32-bit words."""
-    bits = np.unpackbits(words.astype("<u4").view(np.uint8), bitorder="little")
+    """Positions of the set bits in a row of 32-bit words."""
+    bits = np.unpackbits(np.ascontiguousarray(words, dtype="<u4").view(np.uint8), bitorder="little")
     return np.flatnonzero(bits)
 
 
-def _hist_categorical_splits(nodes: np.ndarray, raw_left: np.ndarray, known: np.ndarray,
-                             f_idx_map: np.ndarray, tree: dict) -> dict[int, np.ndarray]:
-    """Categories going left per categorical node, in the Forest's convention.
+def _hist_categorical_splits(nodes: np.ndarray, raw_left: np.ndarray, category_values: dict[int, np.ndarray],
+                             tree: dict) -> dict[int, np.ndarray]:
+    """Raw categories going left per categorical node, in the Forest's convention.
 
-    HistGradientBoosting sends negative and unknown categories the way of missing values. The
-    Forest sends anything outside the bitset right, so where missing values go left the children are
-    swapped and the bitset complemented within the known code range [0, 256).
+    HistGradientBoosting sends unknown categories (and NaN) the way of missing values, while the
+    Forest sends anything outside the bitset right. Where missing values go left, the children are
+    swapped and the bitset becomes the known categories that went right.
     """
     categories = {}
-    all_codes = np.arange(256)
     for node in np.flatnonzero(nodes["is_categorical"] & ~nodes["is_leaf"].astype(bool)):
-        goes_left = _bits_to_codes(raw_left[nodes["bitset_idx"][node]])
+        values = category_values[int(nodes["feature_idx"][node])]
+        codes_left = _bits_to_codes(raw_left[nodes["bitset_idx"][node]])
+        codes_left = codes_left[codes_left < len(values)]
         if nodes["missing_go_to_left"][node]:
-            known_codes = _bits_to_codes(known[f_idx_map[nodes["feature_idx"][node]]])
-            known_right = np.setdiff1d(known_codes, goes_left)
-            categories[int(node)] = np.setdiff1d(all_codes, known_right)
+            categories[int(node)] = np.delete(values, codes_left)
             tree["left"][node], tree["right"][node] = tree["right"][node], tree["left"][node]
             tree["default_left"][node] = 0
         else:
-            categories[int(node)] = goes_left
+            categories[int(node)] = values[codes_left]
     return categories
 
 

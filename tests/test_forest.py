@@ -1,0 +1,96 @@
+"""The Forest container: validation, persistence, threading, input checks."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import xplain_fast as xf
+from reference import predict_forest, random_forest
+from sklearn_models import fitted
+
+
+def test_save_load_round_trip(tmp_path):
+    forest = random_forest(np.random.default_rng(0), n_features=5, n_trees=4, max_nodes=21, n_outputs=2,
+                           nan_rules=True, categorical=True)
+    forest.feature_names = list("abcde")
+    path = tmp_path / "forest.npz"
+    forest.save(path)
+    loaded = xf.Forest.load(path)
+    X = np.random.default_rng(1).normal(size=(50, 5))
+    np.testing.assert_array_equal(loaded.predict(X), forest.predict(X))
+    assert loaded.feature_names == list("abcde")
+    np.testing.assert_array_equal(xf.to_forest(path).predict(X), forest.predict(X))
+
+
+def test_load_rejects_corrupt_file(tmp_path):
+    path = tmp_path / "broken.npz"
+    path.write_bytes(b"this is not a forest")
+    with pytest.raises(ValueError, match="not a Forest file"):
+        xf.Forest.load(path)
+    with pytest.raises(ValueError, match="cannot tell which library"):
+        xf.to_forest(tmp_path / "broken.bin") if (tmp_path / "broken.bin").write_bytes(b"\0\1") else None
+    with pytest.raises(ValueError, match="cannot read"):
+        xf.to_forest(tmp_path / "missing.json")
+
+
+def test_pickle_round_trip():
+    forest = random_forest(np.random.default_rng(2), n_features=3, n_trees=2, max_nodes=9)
+    clone = pickle.loads(pickle.dumps(forest))
+    X = np.random.default_rng(3).normal(size=(20, 3))
+    np.testing.assert_array_equal(clone.predict(X), forest.predict(X))
+
+
+@pytest.mark.parametrize("n_jobs", [2, -1])
+def test_predict_bitwise_identical_for_any_n_jobs(n_jobs):
+    model, X = fitted("RandomForestClassifier")
+    forest = xf.to_forest(model)
+    big = np.tile(X, (3, 1))
+    assert np.array_equal(forest.predict(big, n_jobs=n_jobs), forest.predict(big, n_jobs=1))
+
+
+def test_invalid_structures_are_rejected():
+    good = dict(left=[1, -1, -1], right=[2, -1, -1], feature=[0, -1, -1], threshold=[0.0, 0, 0],
+                default_left=[0, 0, 0], value=[0.0, 1.0, 2.0], cover=[2.0, 1, 1], tree_offset=[0, 3],
+                tree_output=[0], base_value=[0.0], n_features=1)
+    assert xf.Forest(**good).predict([[-1.0], [1.0]]).tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="children"):
+        xf.Forest(**{**good, "left": [0, -1, -1]})
+    with pytest.raises(ValueError, match="feature 3"):
+        xf.Forest(**{**good, "feature": [3, -1, -1]})
+    with pytest.raises(ValueError, match="cover"):
+        xf.Forest(**{**good, "cover": [-1.0, 1, 1]})
+    with pytest.raises(ValueError, match="one per node"):
+        xf.Forest(**{**good, "threshold": [0.0, 0.0]})
+    with pytest.raises(ValueError, match="tree_offset"):
+        xf.Forest(**{**good, "tree_offset": [0, 2]})
+
+
+def test_predict_input_errors():
+    model, X = fitted("RandomForestRegressor")
+    forest = xf.to_forest(model)
+    with pytest.raises(ValueError, match="expects 6"):
+        forest.predict(X[:, :5])
+    with pytest.raises(ValueError, match="2-D"):
+        forest.predict(X[0])
+    with pytest.raises(ValueError, match="2-D"):
+        forest.predict(X[None])
+    with pytest.raises(TypeError, match="dtype"):
+        forest.predict(np.array([["a"] * 6]))
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X[:3], columns=list("abcdef"))
+    frame["c"] = ["low", "mid", "high"]
+    with pytest.raises(TypeError, match="'c'"):
+        forest.predict(frame)
+
+
+def test_inf_is_compared_like_any_number():
+    """scikit-learn refuses inf, so the oracle here is the Python walk of the same forest."""
+    model, X = fitted("DecisionTreeRegressor")
+    forest = xf.to_forest(model)
+    rows = X[:20].copy()
+    rows[::2, 0] = np.inf
+    rows[1::2, 1] = -np.inf
+    np.testing.assert_allclose(forest.predict(rows), predict_forest(forest, rows)[:, 0], atol=1e-12)
