@@ -62,11 +62,12 @@ struct PathShapTables {
   std::vector<int64_t> table_begin;  ///< [n_trees + 1] first table entry (node * points)
   std::vector<int32_t> points;       ///< [n_trees] quadrature points of each tree
   std::vector<int32_t> parent, prev_same, left, right, edge_feature;  ///< tree-local indices
+  std::vector<int32_t> depth;        ///< root = 0
   std::vector<uint8_t> is_left_child;
   std::vector<int64_t> source;       ///< forest node index
   std::vector<double> r11, r10, r00, k11, k10, k00;
   std::vector<double> expected;      ///< [n_outputs] base_value + sum of tree expectations
-  int64_t max_nodes = 0;
+  int64_t max_depth = 0;
   int32_t max_points = 1;
 };
 
@@ -110,6 +111,7 @@ inline PathShapTables build_path_shap_tables(const ForestView& forest) {
       const int64_t n = order[i];
       const bool leaf = forest.left[n] < 0;
       T.parent.push_back(-1);
+      T.depth.push_back(0);
       T.prev_same.push_back(-1);
       T.edge_feature.push_back(-1);
       T.is_left_child.push_back(0);
@@ -136,6 +138,8 @@ inline PathShapTables build_path_shap_tables(const ForestView& forest) {
       while (a > 0 && T.edge_feature[base + a] != f) a = T.parent[base + a];
       const int32_t prev = a > 0 ? a : -1;
       T.prev_same[base + i] = prev;
+      T.depth[base + i] = T.depth[base + par] + 1;
+      T.max_depth = std::max<int64_t>(T.max_depth, T.depth[base + i]);
       const double cp = forest.cover[order[par]];
       const double z_raw = cp > 0.0 ? forest.cover[order[i]] / cp : 0.5;
       z_path[i] = z_path[par] * z_raw;
@@ -188,7 +192,6 @@ inline PathShapTables build_path_shap_tables(const ForestView& forest) {
     }
     T.points.push_back(P);
     T.max_points = std::max(T.max_points, P);
-    T.max_nodes = std::max(T.max_nodes, N);
     T.node_begin.push_back(base + N);
     T.table_begin.push_back(tb + N * P);
   }
@@ -202,15 +205,18 @@ constexpr int64_t kShapChunk = 128;
 
 namespace detail {
 
-/// Scratch of one worker: per node, per quadrature point, per lane.
+/// Scratch of one worker, per depth of the current root-to-node path: no larger than
+/// depth x points x lanes, so it stays in L1/L2 however many nodes a tree has.
 struct ShapScratch {
   std::vector<double> F, G, on, on_prev, left_of;
-  explicit ShapScratch(const PathShapTables& T)
-      : F(static_cast<size_t>(T.max_nodes * T.max_points * kShapBlock)),
-        G(F.size()),
-        on(static_cast<size_t>(T.max_nodes * kShapBlock)),
+  std::vector<int32_t> open;  ///< the internal node open at each depth of the current path
+  ShapScratch(const PathShapTables& T, int64_t value_width)
+      : F(static_cast<size_t>((T.max_depth + 1) * T.max_points * kShapBlock)),
+        G(F.size() * static_cast<size_t>(value_width)),
+        on(static_cast<size_t>((T.max_depth + 1) * kShapBlock)),
         on_prev(on.size()),
-        left_of(on.size()) {}
+        left_of(on.size()),
+        open(static_cast<size_t>(T.max_depth + 1)) {}
 };
 
 /// 1.0 where lane r of the block goes left at internal forest node `split`, else 0.0.
@@ -232,11 +238,14 @@ inline void block_decisions(const ForestView& forest, bool plain_splits, int64_t
   }
 }
 
-/// SHAP values of tree t for one block of rows (`xt`: prepared, [feature][lane]); adds into phi rows (layout [row][feature][output]).
-/// Top-down: which edges each lane follows (merged with earlier edges on the same feature) and the
-/// product F of edge factors per quadrature point; leaves are credited on the way. Bottom-up: G,
-/// the sum of v F over the leaves below, credits each internal edge. With one value per leaf, G
-/// overwrites F in place.
+/// SHAP values of tree t for one block of rows (`xt`: prepared, [feature][lane]); adds into phi
+/// rows (layout [row][feature][output]).
+///
+/// One depth-first pass in preorder. Going down, each edge's factor multiplies F (the product of
+/// edge factors at each quadrature point) and the lanes' "followed" masks merge with the earlier
+/// edge on the same feature. A leaf adds v F into G of its parent's depth; when a subtree is
+/// complete, its G (the sum of v F over its leaves) credits the subtree's incoming edge and flows
+/// into its parent's G.
 inline void tree_shap_block(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
                             const double* xt, double* const* phi, ShapScratch& s) {
   constexpr int R = kShapBlock;
@@ -244,59 +253,72 @@ inline void tree_shap_block(const ForestView& forest, const PathShapTables& T, i
   const int P = T.points[t];
   const int64_t PR = static_cast<int64_t>(P) * R;
   const int64_t K = forest.n_outputs, W = forest.value_width, out0 = forest.tree_output[t];
+  const int64_t WPR = W * PR;
   const int32_t* parent = T.parent.data() + nb;
   const int32_t* prev = T.prev_same.data() + nb;
   const int32_t* feat = T.edge_feature.data() + nb;
+  const int32_t* depth = T.depth.data() + nb;
   const int32_t* lchild = T.left.data() + nb;
-  const int32_t* rchild = T.right.data() + nb;
   const uint8_t* is_left = T.is_left_child.data() + nb;
   const int64_t* src = T.source.data() + nb;
-  double* F = s.F.data();
-  double* G = W == 1 ? F : s.G.data();
-  double* on = s.on.data();
-  double* onp = s.on_prev.data();
-  double* dec = s.left_of.data();
+  double* F = s.F.data();         // [depth][p][lane]
+  double* G = s.G.data();         // [depth][w][p][lane]
+  double* on = s.on.data();       // [depth][lane]
+  double* onp = s.on_prev.data(); // [depth][lane]
+  double* dec = s.left_of.data(); // [depth][lane]
+  int32_t* open_at = s.open.data();
 
-  // Weighted credit sum_p k_p(m, mp) * V_p per lane, with k = k00 + mp (k10 - k00) + m (k11 - k10).
-  auto credit_lanes = [&](int64_t i, const double* V, double* credit) {
+  // Credits sum_p k_p(m, mp) * V_p per lane to the feature of edge i, with
+  // k = k00 + mp (k10 - k00) + m (k11 - k10) for the lane's case.
+  auto credit = [&](int64_t i, const double* V, int64_t w) {
     const double* k11 = T.k11.data() + tb + i * P;
     const double* k10 = T.k10.data() + tb + i * P;
     const double* k00 = T.k00.data() + tb + i * P;
-    const double* m = on + i * R;
-    const double* mp = onp + i * R;
-    for (int r = 0; r < R; ++r) credit[r] = 0.0;
+    const double* m = on + static_cast<int64_t>(depth[i]) * R;
+    const double* mp = onp + static_cast<int64_t>(depth[i]) * R;
+    double acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = 0.0;
     if (prev[i] < 0) {
       for (int p = 0; p < P; ++p)
-        for (int r = 0; r < R; ++r) credit[r] += (k10[p] + m[r] * (k11[p] - k10[p])) * V[p * R + r];
+        for (int r = 0; r < R; ++r) acc[r] += (k10[p] + m[r] * (k11[p] - k10[p])) * V[p * R + r];
     } else {
       for (int p = 0; p < P; ++p)
         for (int r = 0; r < R; ++r)
-          credit[r] += (k00[p] + mp[r] * (k10[p] - k00[p]) + m[r] * (k11[p] - k10[p])) * V[p * R + r];
+          acc[r] += (k00[p] + mp[r] * (k10[p] - k00[p]) + m[r] * (k11[p] - k10[p])) * V[p * R + r];
     }
+    const int64_t slot = static_cast<int64_t>(feat[i]) * K + out0 + w;
+    for (int r = 0; r < R; ++r) phi[r][slot] += acc[r];
   };
-  auto add_credit = [&](int64_t i, int64_t out, const double* credit) {
-    const int64_t slot = static_cast<int64_t>(feat[i]) * K + out;
-    for (int r = 0; r < R; ++r) phi[r][slot] += credit[r];
+  // Closes the subtree of internal node i: credit its edge, pass its G up one level.
+  auto close = [&](int32_t i) {
+    const int64_t d = depth[i];
+    double* Gi = G + d * WPR;
+    double* Gp = Gi - WPR;
+    for (int64_t w = 0; w < W; ++w) credit(i, Gi + w * PR, w);
+    for (int64_t e = 0; e < WPR; ++e) Gp[e] += Gi[e];
   };
 
-  double credit[R];
-  for (int64_t p = 0; p < PR; ++p) F[p] = 1.0;
+  for (int64_t e = 0; e < PR; ++e) F[e] = 1.0;
+  for (int64_t e = 0; e < WPR; ++e) G[e] = 0.0;
   if (N > 1) block_decisions(forest, plain_splits, src[0], xt, dec);
+  int64_t top = 0;  // depth of the deepest open internal node (the root is open at depth 0)
   for (int64_t i = 1; i < N; ++i) {
-    const int32_t par = parent[i], pv = prev[i];
-    const double* d = dec + static_cast<int64_t>(par) * R;
-    double* m = on + i * R;
-    double* mp = onp + i * R;
+    const int64_t d = depth[i];
+    while (top >= d) close(open_at[top--]);
+    const int32_t pv = prev[i];
+    const double* dp = dec + (d - 1) * R;
+    double* m = on + d * R;
+    double* mp = onp + d * R;
+    const double* before = pv >= 0 ? on + static_cast<int64_t>(depth[pv]) * R : nullptr;
     for (int r = 0; r < R; ++r) {
-      const double before = pv >= 0 ? on[pv * R + r] : 1.0;
-      mp[r] = before;
-      m[r] = (is_left[i] ? d[r] : 1.0 - d[r]) * before;
+      mp[r] = before ? before[r] : 1.0;
+      m[r] = (is_left[i] ? dp[r] : 1.0 - dp[r]) * mp[r];
     }
     const double* r11 = T.r11.data() + tb + i * P;
     const double* r10 = T.r10.data() + tb + i * P;
     const double* r00 = T.r00.data() + tb + i * P;
-    const double* Fp = F + static_cast<int64_t>(par) * PR;
-    double* Fi = F + i * PR;
+    const double* Fp = F + (d - 1) * PR;
+    double* Fi = F + d * PR;
     if (pv < 0) {
       for (int p = 0; p < P; ++p)
         for (int r = 0; r < R; ++r) Fi[p * R + r] = Fp[p * R + r] * (r10[p] + m[r] * (r11[p] - r10[p]));
@@ -306,39 +328,27 @@ inline void tree_shap_block(const ForestView& forest, const PathShapTables& T, i
           Fi[p * R + r] = Fp[p * R + r] * (r00[p] + mp[r] * (r10[p] - r00[p]) + m[r] * (r11[p] - r10[p]));
     }
     if (lchild[i] >= 0) {
-      block_decisions(forest, plain_splits, src[i], xt, dec + i * R);
+      block_decisions(forest, plain_splits, src[i], xt, dec + d * R);
+      double* Gi = G + d * WPR;
+      for (int64_t e = 0; e < WPR; ++e) Gi[e] = 0.0;
+      open_at[++top] = static_cast<int32_t>(i);
     } else {
-      credit_lanes(i, Fi, credit);
+      double* Gp = G + (d - 1) * WPR;
       for (int64_t w = 0; w < W; ++w) {
         const double v = forest.value[src[i] * W + w];
-        double scaled[R];
-        for (int r = 0; r < R; ++r) scaled[r] = v * credit[r];
-        add_credit(i, out0 + w, scaled);
-      }
-    }
-  }
-
-  for (int64_t w = 0; w < W; ++w) {
-    for (int64_t i = N - 1; i >= 1; --i) {
-      double* Gi = G + i * PR;
-      if (lchild[i] < 0) {
+        double* Gi = F + d * PR;  // v F, in place: F at this depth is not needed again
         if (W > 1) {
-          const double v = forest.value[src[i] * W + w];
-          const double* Fi = F + i * PR;
-          for (int64_t p = 0; p < PR; ++p) Gi[p] = v * Fi[p];
+          Gi = G + d * WPR + w * PR;
+          for (int64_t e = 0; e < PR; ++e) Gi[e] = v * Fi[e];
         } else {
-          const double v = forest.value[src[i]];
-          for (int64_t p = 0; p < PR; ++p) Gi[p] *= v;
+          for (int64_t e = 0; e < PR; ++e) Gi[e] *= v;
         }
-        continue;
+        credit(i, Gi, w);
+        for (int64_t e = 0; e < PR; ++e) Gp[w * PR + e] += Gi[e];
       }
-      const double* Gl = G + static_cast<int64_t>(lchild[i]) * PR;
-      const double* Gr = G + static_cast<int64_t>(rchild[i]) * PR;
-      for (int64_t p = 0; p < PR; ++p) Gi[p] = Gl[p] + Gr[p];
-      credit_lanes(i, Gi, credit);
-      add_credit(i, out0 + w, credit);
     }
   }
+  while (top >= 1) close(open_at[top--]);
 }
 
 }  // namespace detail
@@ -358,7 +368,7 @@ inline void path_shap_values(const ForestView& forest, const PathShapTables& tab
       n_chunks, resolve_threads(n_jobs, n_chunks),
       [&](int64_t chunk) {
         constexpr int R = kShapBlock;
-        detail::ShapScratch scratch(tables);
+        detail::ShapScratch scratch(tables, forest.value_width);
         const int64_t r0 = chunk * kShapChunk, r1 = std::min(n_rows, r0 + kShapChunk);
         const int64_t n_blocks = (r1 - r0 + R - 1) / R;
         // the chunk's rows, prepared and transposed per block: [block][feature][lane]
