@@ -76,7 +76,7 @@ struct ForestView {
 
   /// Does a (prepared) value x go to the left child of internal node `node`?
   bool goes_left(int64_t node, double x) const {
-    const uint8_t rule = missing_rule ? missing_rule[node] : kNaNDefault;
+    const uint8_t rule = missing_rule ? missing_rule[node] : static_cast<uint8_t>(kNaNDefault);
     if (std::isnan(x)) {
       if (rule != kNaNAsZero) return default_left[node] != 0;
       x = 0.0;

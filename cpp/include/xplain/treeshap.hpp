@@ -254,7 +254,6 @@ inline void tree_shap_block(const ForestView& forest, const PathShapTables& T, i
   const int64_t PR = static_cast<int64_t>(P) * R;
   const int64_t K = forest.n_outputs, W = forest.value_width, out0 = forest.tree_output[t];
   const int64_t WPR = W * PR;
-  const int32_t* parent = T.parent.data() + nb;
   const int32_t* prev = T.prev_same.data() + nb;
   const int32_t* feat = T.edge_feature.data() + nb;
   const int32_t* depth = T.depth.data() + nb;
