@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -130,6 +131,82 @@ class TreeExplainer:
             self._check_additivity(rows, phi)
         return phi[:, :, 0] if self.n_outputs_ == 1 else phi
 
+    def interaction_nbytes(self, n_rows: int, features: Any = None) -> int:
+        """Bytes that :meth:`shap_interaction_values` will allocate for its output."""
+        self._check_fitted()
+        n_sub = self.n_features_in_ if features is None else len(self._feature_indices(features))
+        return int(n_rows) * n_sub * n_sub * self.n_outputs_ * 8
+
+    def shap_interaction_values(self, X: Any, *, features: Any = None,
+                                max_bytes: int | None = None) -> np.ndarray:
+        """Exact SHAP interaction values (Lundberg et al.; the definition shap and XGBoost use).
+
+        ``Phi[:, i, j]`` for ``i != j`` is half the interaction effect of features i and j,
+        ``Phi[:, i, i]`` the main effect of i. Each row of the matrix sums to the SHAP values and the
+        whole matrix to ``prediction - expected_value_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, M)
+        features : sequence of int or str, optional
+            Only these features (indices, or names when the model has them): the output is the
+            ``(M_sub, M_sub)`` block of the full matrix, main effects included (the diagonal is the
+            same as in the full matrix, so it still accounts for interactions with features left out).
+        max_bytes : int, optional
+            Largest output to allocate; default: 80% of the memory available now. Larger requests
+            raise MemoryError before any work (explain fewer rows or features, or in batches).
+
+        Returns
+        -------
+        ndarray of shape (n, M_sub, M_sub), or (n, M_sub, M_sub, K) for K outputs.
+
+        Examples
+        --------
+        >>> import numpy as np, xplain_fast as xf
+        >>> from sklearn.ensemble import RandomForestRegressor
+        >>> X = np.random.default_rng(0).normal(size=(200, 4)); y = X[:, 0] * X[:, 1]
+        >>> ex = xf.TreeExplainer(RandomForestRegressor(10, random_state=0).fit(X, y)).fit()
+        >>> phi = ex.shap_interaction_values(X[:5])
+        >>> phi.shape, bool(np.allclose(phi.sum(axis=2), ex.shap_values(X[:5])))
+        ((5, 4, 4), True)
+        """
+        self._check_fitted()
+        rows = self._rows(X)
+        subset = (np.arange(self.n_features_in_, dtype=np.int64) if features is None
+                  else self._feature_indices(features))
+        needed = self.interaction_nbytes(len(rows), subset)
+        limit = _available_memory() * 0.8 if max_bytes is None else max_bytes
+        if needed > limit:
+            raise MemoryError(
+                f"SHAP interaction values for {len(rows):,} rows x {len(subset)} x {len(subset)} features"
+                f"{'' if self.n_outputs_ == 1 else f' x {self.n_outputs_} outputs'} need "
+                f"{_format_bytes(needed)}, more than the {_format_bytes(limit)} allowed; explain fewer rows "
+                "at a time or pass features=[...] for a subset"
+            )
+        out = _core.path_interaction_values(self.forest_.handle, self._tables, rows, subset,
+                                            check_n_jobs(self.n_jobs))
+        return out[..., 0] if self.n_outputs_ == 1 else out
+
+    def _feature_indices(self, features: Any) -> np.ndarray:
+        names = self.forest_.feature_names
+        indices = []
+        for f in features:
+            if isinstance(f, str):
+                if names is None or f not in names:
+                    raise ValueError(f"unknown feature name {f!r}")
+                indices.append(names.index(f))
+            elif isinstance(f, (int, np.integer)) and not isinstance(f, bool):
+                if not 0 <= f < self.n_features_in_:
+                    raise ValueError(f"feature index {f} is out of range for {self.n_features_in_} features")
+                indices.append(int(f))
+            else:
+                raise TypeError(f"features must be indices or names, got {type(f).__name__}")
+        if len(set(indices)) != len(indices):
+            raise ValueError("features lists a feature twice")
+        if not indices:
+            raise ValueError("features is empty")
+        return np.asarray(indices, dtype=np.int64)
+
     def explain(self, X: Any, *, check_additivity: bool = True) -> Explanation:
         """SHAP values with their base values, data and feature names as an :class:`Explanation`."""
         self._check_fitted()
@@ -161,6 +238,26 @@ class TreeExplainer:
         self.__dict__.update(state)
         if "forest_" in state:
             self._tables = _core.build_path_shap_tables(self.forest_.handle)
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} TiB"
+
+
+def _available_memory() -> float:
+    """Bytes of memory available now (MemAvailable on Linux, else physical memory)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def shap_values(model: Any, X: Any, *, n_jobs: int | None = None,

@@ -1,5 +1,6 @@
 // Path-dependent TreeSHAP.
 #include "bindings.hpp"
+#include "xplain/interactions.hpp"
 #include "xplain/treeshap.hpp"
 
 namespace xplain_py {
@@ -40,6 +41,36 @@ void register_treeshap(py::module_& m) {
       },
       py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("n_jobs") = 1,
       "Path-dependent SHAP values [n_rows, n_features, n_outputs] for float64 rows X.");
+
+  m.def(
+      "path_interaction_values",
+      [](const ForestHandle& forest, const xplain::PathShapTables& tables, const py::array& X,
+         const carray<int64_t>& features, int n_jobs) {
+        const auto& f = forest.view();
+        auto rows = checked_rows(X, f.n_features);
+        const int64_t n = rows.shape(0), n_sub = features.size();
+        std::vector<int32_t> subset_index(static_cast<size_t>(f.n_features), -1);
+        for (int64_t s = 0; s < n_sub; ++s) {
+          const int64_t feature = features.data()[s];
+          if (feature < 0 || feature >= f.n_features)
+            throw py::value_error("feature index " + std::to_string(feature) + " is out of range");
+          if (subset_index[static_cast<size_t>(feature)] >= 0)
+            throw py::value_error("feature index " + std::to_string(feature) + " is listed twice");
+          subset_index[static_cast<size_t>(feature)] = static_cast<int32_t>(s);
+        }
+        py::array_t<double> out({n, n_sub, n_sub, f.n_outputs});
+        const double* x = rows.data();
+        double* o = out.mutable_data();
+        // Safe without the GIL: forest and tables are immutable and held by the caller; workers
+        // write disjoint row slices of `out` and read `subset_index`, both owned here.
+        run_without_gil([&] {
+          xplain::path_interaction_values(f, tables, x, n, subset_index.data(), n_sub, o, n_jobs,
+                                          python_interrupt_check());
+        });
+        return out;
+      },
+      py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("features"), py::arg("n_jobs") = 1,
+      "Path-dependent SHAP interaction values [n_rows, n_sub, n_sub, n_outputs] for the listed features.");
 }
 
 }  // namespace xplain_py

@@ -56,7 +56,9 @@ inline void gauss_legendre_01(int n, std::vector<double>& nodes, std::vector<dou
 /// renumbered per tree in depth-first preorder (parents before children); the root (local 0)
 /// has no edge. Per node and quadrature point the tables hold the factor ratios r** for the
 /// top-down pass and the weights k** for the credit of the bottom-up pass, for the three cases
-/// (earlier same-feature edge followed, this edge followed) = (1,1), (1,0), (0,0).
+/// (earlier same-feature edge followed, this edge followed) = (1,1), (1,0), (0,0). u1/u0 hold
+/// u = (o - z) / (q o + (1 - q) z) of the edge's merged (o, z) for o = 1 and o = 0 (interaction
+/// values need them); `weights` the quadrature weights of each tree.
 struct PathShapTables {
   std::vector<int64_t> node_begin;   ///< [n_trees + 1] first preorder node of each tree
   std::vector<int64_t> table_begin;  ///< [n_trees + 1] first table entry (node * points)
@@ -65,7 +67,9 @@ struct PathShapTables {
   std::vector<int32_t> depth;        ///< root = 0
   std::vector<uint8_t> is_left_child;
   std::vector<int64_t> source;       ///< forest node index
-  std::vector<double> r11, r10, r00, k11, k10, k00;
+  std::vector<double> r11, r10, r00, k11, k10, k00, u1, u0;
+  std::vector<int64_t> weight_begin;  ///< [n_trees + 1] first quadrature weight of each tree
+  std::vector<double> weights;
   std::vector<double> expected;      ///< [n_outputs] base_value + sum of tree expectations
   int64_t max_depth = 0;
   int32_t max_points = 1;
@@ -80,6 +84,7 @@ inline PathShapTables build_path_shap_tables(const ForestView& forest) {
   T.expected.assign(forest.base_value, forest.base_value + K);
   T.node_begin.push_back(0);
   T.table_begin.push_back(0);
+  T.weight_begin.push_back(0);
   std::vector<double> q, w;
   std::vector<int64_t> stack, order;
   std::vector<double> z_merged, z_path;
@@ -162,15 +167,19 @@ inline PathShapTables build_path_shap_tables(const ForestView& forest) {
     gauss_legendre_01(P, q, w);
     const int64_t tb = T.table_begin.back();
     const size_t need = static_cast<size_t>(tb + N * P);
-    for (auto* v : {&T.r11, &T.r10, &T.r00, &T.k11, &T.k10, &T.k00}) v->resize(need, 0.0);
+    for (auto* v : {&T.r11, &T.r10, &T.r00, &T.k11, &T.k10, &T.k00, &T.u1, &T.u0}) v->resize(need, 0.0);
+    T.weights.insert(T.weights.end(), w.begin(), w.end());
+    T.weight_begin.push_back(static_cast<int64_t>(T.weights.size()));
     for (int64_t i = 1; i < N; ++i) {
       const int32_t prev = T.prev_same[base + i];
       const double zi = z_merged[i];
       for (int32_t p = 0; p < P; ++p) {
         const size_t e = static_cast<size_t>(tb + i * P + p);
         const double A = q[p] + (1.0 - q[p]) * zi, B = (1.0 - q[p]) * zi;
-        const double c1 = w[p] * (1.0 - zi) / A;
-        const double c0 = zi > 0.0 ? -w[p] / (1.0 - q[p]) : 0.0;
+        T.u1[e] = (1.0 - zi) / A;
+        T.u0[e] = zi > 0.0 ? -1.0 / (1.0 - q[p]) : 0.0;  // o = z = 0: the factor and (o - z) vanish
+        const double c1 = w[p] * T.u1[e];
+        const double c0 = w[p] * T.u0[e];
         if (prev < 0) {
           T.r11[e] = A;
           T.r10[e] = B;
@@ -209,7 +218,7 @@ namespace detail {
 /// depth x points x lanes, so it stays in L1/L2 however many nodes a tree has.
 struct ShapScratch {
   std::vector<double> F, G, on, on_prev, left_of;
-  std::vector<int32_t> open;  ///< the internal node open at each depth of the current path
+  std::vector<int32_t> open;  ///< the node at each depth of the current path
   ShapScratch(const PathShapTables& T, int64_t value_width)
       : F(static_cast<size_t>((T.max_depth + 1) * T.max_points * kShapBlock)),
         G(F.size() * static_cast<size_t>(value_width)),
@@ -238,72 +247,52 @@ inline void block_decisions(const ForestView& forest, bool plain_splits, int64_t
   }
 }
 
-/// SHAP values of tree t for one block of rows (`xt`: prepared, [feature][lane]); adds into phi
-/// rows (layout [row][feature][output]).
+/// One depth-first pass over tree t for a block of rows (`xt`: prepared, [feature][lane]).
 ///
-/// One depth-first pass in preorder. Going down, each edge's factor multiplies F (the product of
-/// edge factors at each quadrature point) and the lanes' "followed" masks merge with the earlier
-/// edge on the same feature. A leaf adds v F into G of its parent's depth; when a subtree is
-/// complete, its G (the sum of v F over its leaves) credits the subtree's incoming edge and flows
-/// into its parent's G.
-inline void tree_shap_block(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
-                            const double* xt, double* const* phi, ShapScratch& s) {
+/// Going down, each edge's factor multiplies F (the product of edge factors at each quadrature
+/// point, per depth) and the lanes' "followed" masks merge with the earlier edge on the same
+/// feature. A leaf sets G = v F; when a node's subtree is complete, its G (the sum of v F over the
+/// leaves below) is handed to `visit.edge(i, d, G)` and added to its parent's G.
+/// `visit.enter(i, d)` is called after node i's masks are known, before its children.
+template <typename Visitor>
+void walk_tree_block(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
+                     const double* xt, ShapScratch& s, Visitor& visit) {
   constexpr int R = kShapBlock;
   const int64_t nb = T.node_begin[t], N = T.node_begin[t + 1] - nb, tb = T.table_begin[t];
   const int P = T.points[t];
   const int64_t PR = static_cast<int64_t>(P) * R;
-  const int64_t K = forest.n_outputs, W = forest.value_width, out0 = forest.tree_output[t];
+  const int64_t W = forest.value_width;
   const int64_t WPR = W * PR;
   const int32_t* prev = T.prev_same.data() + nb;
-  const int32_t* feat = T.edge_feature.data() + nb;
   const int32_t* depth = T.depth.data() + nb;
   const int32_t* lchild = T.left.data() + nb;
   const uint8_t* is_left = T.is_left_child.data() + nb;
   const int64_t* src = T.source.data() + nb;
-  double* F = s.F.data();         // [depth][p][lane]
-  double* G = s.G.data();         // [depth][w][p][lane]
-  double* on = s.on.data();       // [depth][lane]
-  double* onp = s.on_prev.data(); // [depth][lane]
-  double* dec = s.left_of.data(); // [depth][lane]
-  int32_t* open_at = s.open.data();
+  double* F = s.F.data();          // [depth][p][lane]
+  double* G = s.G.data();          // [depth][w][p][lane]
+  double* on = s.on.data();        // [depth][lane]
+  double* onp = s.on_prev.data();  // [depth][lane]
+  double* dec = s.left_of.data();  // [depth][lane]
+  int32_t* node_at = s.open.data();
 
-  // Credits sum_p k_p(m, mp) * V_p per lane to the feature of edge i, with
-  // k = k00 + mp (k10 - k00) + m (k11 - k10) for the lane's case.
-  auto credit = [&](int64_t i, const double* V, int64_t w) {
-    const double* k11 = T.k11.data() + tb + i * P;
-    const double* k10 = T.k10.data() + tb + i * P;
-    const double* k00 = T.k00.data() + tb + i * P;
-    const double* m = on + static_cast<int64_t>(depth[i]) * R;
-    const double* mp = onp + static_cast<int64_t>(depth[i]) * R;
-    double acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = 0.0;
-    if (prev[i] < 0) {
-      for (int p = 0; p < P; ++p)
-        for (int r = 0; r < R; ++r) acc[r] += (k10[p] + m[r] * (k11[p] - k10[p])) * V[p * R + r];
-    } else {
-      for (int p = 0; p < P; ++p)
-        for (int r = 0; r < R; ++r)
-          acc[r] += (k00[p] + mp[r] * (k10[p] - k00[p]) + m[r] * (k11[p] - k10[p])) * V[p * R + r];
-    }
-    const int64_t slot = static_cast<int64_t>(feat[i]) * K + out0 + w;
-    for (int r = 0; r < R; ++r) phi[r][slot] += acc[r];
-  };
-  // Closes the subtree of internal node i: credit its edge, pass its G up one level.
-  auto close = [&](int32_t i) {
-    const int64_t d = depth[i];
+  auto leave = [&](int64_t d) {
+    const int32_t i = node_at[d];
     double* Gi = G + d * WPR;
+    visit.edge(i, d, Gi);
     double* Gp = Gi - WPR;
-    for (int64_t w = 0; w < W; ++w) credit(i, Gi + w * PR, w);
     for (int64_t e = 0; e < WPR; ++e) Gp[e] += Gi[e];
+    visit.leave(i, d);
   };
 
   for (int64_t e = 0; e < PR; ++e) F[e] = 1.0;
   for (int64_t e = 0; e < WPR; ++e) G[e] = 0.0;
   if (N > 1) block_decisions(forest, plain_splits, src[0], xt, dec);
-  int64_t top = 0;  // depth of the deepest open internal node (the root is open at depth 0)
+  int64_t top = 0;  // depth of the deepest node on the current path (the root is at 0)
   for (int64_t i = 1; i < N; ++i) {
     const int64_t d = depth[i];
-    while (top >= d) close(open_at[top--]);
+    while (top >= d) leave(top--);
+    node_at[d] = static_cast<int32_t>(i);
+    top = d;
     const int32_t pv = prev[i];
     const double* dp = dec + (d - 1) * R;
     double* m = on + d * R;
@@ -326,47 +315,85 @@ inline void tree_shap_block(const ForestView& forest, const PathShapTables& T, i
         for (int r = 0; r < R; ++r)
           Fi[p * R + r] = Fp[p * R + r] * (r00[p] + mp[r] * (r10[p] - r00[p]) + m[r] * (r11[p] - r10[p]));
     }
+    visit.enter(i, d);
+    double* Gi = G + d * WPR;
     if (lchild[i] >= 0) {
       block_decisions(forest, plain_splits, src[i], xt, dec + d * R);
-      double* Gi = G + d * WPR;
       for (int64_t e = 0; e < WPR; ++e) Gi[e] = 0.0;
-      open_at[++top] = static_cast<int32_t>(i);
     } else {
-      double* Gp = G + (d - 1) * WPR;
       for (int64_t w = 0; w < W; ++w) {
         const double v = forest.value[src[i] * W + w];
-        double* Gi = F + d * PR;  // v F, in place: F at this depth is not needed again
-        if (W > 1) {
-          Gi = G + d * WPR + w * PR;
-          for (int64_t e = 0; e < PR; ++e) Gi[e] = v * Fi[e];
-        } else {
-          for (int64_t e = 0; e < PR; ++e) Gi[e] *= v;
-        }
-        credit(i, Gi, w);
-        for (int64_t e = 0; e < PR; ++e) Gp[w * PR + e] += Gi[e];
+        for (int64_t e = 0; e < PR; ++e) Gi[w * PR + e] = v * Fi[e];
       }
     }
   }
-  while (top >= 1) close(open_at[top--]);
+  while (top >= 1) leave(top--);
 }
+
+/// Credits each edge's feature with sum_p k_p(m, mp) G_p, the SHAP value of the leaves below it
+/// for which it is the last edge on its feature (k = k00 + mp (k10 - k00) + m (k11 - k10)).
+struct ShapVisitor {
+  static constexpr int R = kShapBlock;
+  const ForestView& forest;
+  const PathShapTables& T;
+  const ShapScratch& s;
+  double* phi[R];  ///< per lane: the row's [feature][output] output
+  int64_t nb, tb, out0;
+  int P;
+
+  ShapVisitor(const ForestView& f, const PathShapTables& tables, const ShapScratch& scratch, int64_t t,
+              double* const* phi_rows)
+      : forest(f), T(tables), s(scratch), nb(tables.node_begin[t]), tb(tables.table_begin[t]),
+        out0(f.tree_output[t]), P(tables.points[t]) {
+    std::copy(phi_rows, phi_rows + R, phi);
+  }
+
+  void enter(int32_t, int64_t) {}
+  void leave(int32_t, int64_t) {}
+  void edge(int32_t i, int64_t d, const double* G) {
+    const int64_t K = forest.n_outputs, PR = static_cast<int64_t>(P) * R;
+    const double* k11 = T.k11.data() + tb + static_cast<int64_t>(i) * P;
+    const double* k10 = T.k10.data() + tb + static_cast<int64_t>(i) * P;
+    const double* k00 = T.k00.data() + tb + static_cast<int64_t>(i) * P;
+    const double* m = s.on.data() + d * R;
+    const double* mp = s.on_prev.data() + d * R;
+    const bool merged = T.prev_same[nb + i] >= 0;
+    const int64_t feature = T.edge_feature[nb + i];
+    for (int64_t w = 0; w < forest.value_width; ++w) {
+      const double* V = G + w * PR;
+      double acc[R];
+      for (int r = 0; r < R; ++r) acc[r] = 0.0;
+      if (!merged) {
+        for (int p = 0; p < P; ++p)
+          for (int r = 0; r < R; ++r) acc[r] += (k10[p] + m[r] * (k11[p] - k10[p])) * V[p * R + r];
+      } else {
+        for (int p = 0; p < P; ++p)
+          for (int r = 0; r < R; ++r)
+            acc[r] += (k00[p] + mp[r] * (k10[p] - k00[p]) + m[r] * (k11[p] - k10[p])) * V[p * R + r];
+      }
+      const int64_t slot = feature * K + out0 + w;
+      for (int r = 0; r < R; ++r) phi[r][slot] += acc[r];
+    }
+  }
+};
 
 }  // namespace detail
 
-/// Path-dependent SHAP values of rows X[n_rows, n_features] (C order) into
-/// phi[n_rows, n_features, n_outputs] (overwritten). `tables` comes from build_path_shap_tables
-/// on the same forest. Each row's trees are accumulated in index order, so the result does not
-/// depend on n_jobs.
-inline void path_shap_values(const ForestView& forest, const PathShapTables& tables, const double* X,
-                             int64_t n_rows, double* phi, int n_jobs = 1,
-                             const std::function<bool()>& interrupted = {}) {
-  const int64_t M = forest.n_features, K = forest.n_outputs;
-  std::fill(phi, phi + n_rows * M * K, 0.0);
-  const int64_t n_chunks = (n_rows + kShapChunk - 1) / kShapChunk;
+/// Runs `make_job(first_row, end_row)` once per fixed chunk of rows, in parallel, and walks every
+/// tree over the chunk's blocks of kShapBlock rows with the job's visitor:
+/// `job.visitor(t, block_first_row, scratch)` then `job.finish()`. Lanes past the chunk's last row
+/// repeat it (jobs must discard them). Each chunk owns its rows' output, and every row's trees
+/// are visited in index order, so results never depend on n_jobs.
+template <typename MakeJob>
+void for_each_row_block(const ForestView& forest, const PathShapTables& tables, const double* X, int64_t n_rows,
+                        int n_jobs, const std::function<bool()>& interrupted, MakeJob&& make_job) {
+  constexpr int R = kShapBlock;
+  const int64_t M = forest.n_features;
   const bool plain_splits = forest.missing_rule == nullptr && forest.cat_offset == nullptr;
+  const int64_t n_chunks = (n_rows + kShapChunk - 1) / kShapChunk;
   parallel_for_chunks(
       n_chunks, resolve_threads(n_jobs, n_chunks),
       [&](int64_t chunk) {
-        constexpr int R = kShapBlock;
         detail::ShapScratch scratch(tables, forest.value_width);
         const int64_t r0 = chunk * kShapChunk, r1 = std::min(n_rows, r0 + kShapChunk);
         const int64_t n_blocks = (r1 - r0 + R - 1) / R;
@@ -374,23 +401,46 @@ inline void path_shap_values(const ForestView& forest, const PathShapTables& tab
         std::vector<double> xt(static_cast<size_t>(n_blocks * M * R));
         for (int64_t b = 0; b < n_blocks; ++b)
           for (int r = 0; r < R; ++r) {
-            // lanes past the last row repeat it; their credit goes to a throw-away buffer
             const double* x = X + std::min(r0 + b * R + r, r1 - 1) * M;
             for (int64_t f = 0; f < M; ++f) xt[static_cast<size_t>((b * M + f) * R + r)] = forest.prepare(x[f]);
           }
-        std::vector<double> pad_phi(static_cast<size_t>(M * K));
+        auto job = make_job(r0, r1);
         for (int64_t t = 0; t < forest.n_trees; ++t) {
           for (int64_t b = 0; b < n_blocks; ++b) {
-            double* out[R];
-            for (int r = 0; r < R; ++r) {
-              const int64_t row = r0 + b * R + r;
-              out[r] = row < r1 ? phi + row * M * K : pad_phi.data();
-            }
-            detail::tree_shap_block(forest, tables, t, plain_splits, xt.data() + b * M * R, out, scratch);
+            auto visit = job.visitor(t, r0 + b * R, scratch);
+            detail::walk_tree_block(forest, tables, t, plain_splits, xt.data() + b * M * R, scratch, visit);
           }
         }
+        job.finish();
       },
       interrupted);
+}
+
+/// Path-dependent SHAP values of rows X[n_rows, n_features] (C order) into
+/// phi[n_rows, n_features, n_outputs] (overwritten). `tables` comes from build_path_shap_tables
+/// on the same forest. The result does not depend on n_jobs.
+inline void path_shap_values(const ForestView& forest, const PathShapTables& tables, const double* X,
+                             int64_t n_rows, double* phi, int n_jobs = 1,
+                             const std::function<bool()>& interrupted = {}) {
+  const int64_t MK = forest.n_features * forest.n_outputs;
+  std::fill(phi, phi + n_rows * MK, 0.0);
+  struct Job {
+    const ForestView& forest;
+    const PathShapTables& tables;
+    double* phi;
+    int64_t end_row, MK;
+    std::vector<double> discard;
+    detail::ShapVisitor visitor(int64_t t, int64_t first_row, const detail::ShapScratch& scratch) {
+      double* rows[kShapBlock];
+      for (int r = 0; r < kShapBlock; ++r)
+        rows[r] = first_row + r < end_row ? phi + (first_row + r) * MK : discard.data();
+      return detail::ShapVisitor(forest, tables, scratch, t, rows);
+    }
+    void finish() {}
+  };
+  for_each_row_block(forest, tables, X, n_rows, n_jobs, interrupted, [&](int64_t, int64_t r1) {
+    return Job{forest, tables, phi, r1, MK, std::vector<double>(static_cast<size_t>(MK))};
+  });
 }
 
 }  // namespace xplain
