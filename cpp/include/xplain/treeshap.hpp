@@ -16,13 +16,50 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "forest.hpp"
 #include "parallel.hpp"
 
+// Runtime instruction-set dispatch for the hot walk (x86-64 GCC/Clang): the same source is
+// compiled for AVX-512, AVX2 and the baseline, and the CPU picks at run time, so distributed
+// builds need no -march flag. ISO C++ mode (no FP contraction) keeps every variant bitwise equal.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(XPLAIN_NO_ISA_DISPATCH)
+#define XPLAIN_ISA_DISPATCH 1
+#define XPLAIN_ALWAYS_INLINE __attribute__((always_inline)) inline
+#define XPLAIN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define XPLAIN_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
+#else
+#define XPLAIN_ALWAYS_INLINE inline
+#endif
+
 namespace xplain {
+
+/// Instruction sets the TreeSHAP walk is compiled for.
+enum class Isa { kBaseline, kAvx2, kAvx512 };
+
+/// The best instruction set this CPU supports; the environment variable XPLAIN_ISA
+/// ("baseline", "avx2", "avx512") can lower it (for tests and benchmarks).
+inline Isa detect_isa() {
+#ifdef XPLAIN_ISA_DISPATCH
+  Isa best = Isa::kBaseline;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::kAvx2;
+  if (best == Isa::kAvx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
+    best = Isa::kAvx512;
+  if (const char* forced = std::getenv("XPLAIN_ISA")) {
+    const std::string want(forced);
+    const Isa asked = want == "baseline" ? Isa::kBaseline : want == "avx2" ? Isa::kAvx2 : Isa::kAvx512;
+    if (static_cast<int>(asked) < static_cast<int>(best)) best = asked;
+  }
+  return best;
+#else
+  return Isa::kBaseline;
+#endif
+}
 
 /// Gauss-Legendre nodes and weights on [0, 1] with n points (exact for degree <= 2n - 1).
 inline void gauss_legendre_01(int n, std::vector<double>& nodes, std::vector<double>& weights) {
@@ -252,10 +289,12 @@ inline void block_decisions(const ForestView& forest, bool plain_splits, int64_t
 /// Going down, each edge's factor multiplies F (the product of edge factors at each quadrature
 /// point, per depth) and the lanes' "followed" masks merge with the earlier edge on the same
 /// feature. A leaf sets G = v F; when a node's subtree is complete, its G (the sum of v F over the
-/// leaves below) is handed to `visit.edge(i, d, G)` and added to its parent's G.
-/// `visit.enter(i, d)` is called after node i's masks are known, before its children.
+/// leaves below) is handed to `visit.edge(i, d, G)` and added to its parent's G. For a leaf,
+/// `visit.leaf(i, d, v, F, G_parent, G_scratch)` does both with G = v F (G_scratch: room for it).
+/// `visit.enter(i, d)` is called after node i's masks are known, before its children, and
+/// `visit.leave(i, d)` when its subtree is done.
 template <typename Visitor>
-void walk_tree_block(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
+XPLAIN_ALWAYS_INLINE void walk_tree_block(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
                      const double* xt, ShapScratch& s, Visitor& visit) {
   constexpr int R = kShapBlock;
   const int64_t nb = T.node_begin[t], N = T.node_begin[t + 1] - nb, tb = T.table_begin[t];
@@ -316,63 +355,117 @@ void walk_tree_block(const ForestView& forest, const PathShapTables& T, int64_t 
           Fi[p * R + r] = Fp[p * R + r] * (r00[p] + mp[r] * (r10[p] - r00[p]) + m[r] * (r11[p] - r10[p]));
     }
     visit.enter(i, d);
-    double* Gi = G + d * WPR;
     if (lchild[i] >= 0) {
       block_decisions(forest, plain_splits, src[i], xt, dec + d * R);
+      double* Gi = G + d * WPR;
       for (int64_t e = 0; e < WPR; ++e) Gi[e] = 0.0;
     } else {
-      for (int64_t w = 0; w < W; ++w) {
-        const double v = forest.value[src[i] * W + w];
-        for (int64_t e = 0; e < PR; ++e) Gi[w * PR + e] = v * Fi[e];
-      }
+      // a leaf's G = v F is final at once: the visitor credits it and adds it to the parent's G
+      visit.leaf(i, d, forest.value + src[i] * W, Fi, G + (d - 1) * WPR, G + d * WPR);
+      visit.leave(i, d);
+      top = d - 1;
     }
   }
   while (top >= 1) leave(top--);
 }
 
+/// walk_tree_block compiled for instruction set `isa` (everything it calls is inlined into it).
+template <typename Visitor>
+void walk_tree_block_baseline(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
+                              const double* xt, ShapScratch& s, Visitor& visit) {
+  walk_tree_block(forest, T, t, plain_splits, xt, s, visit);
+}
+#ifdef XPLAIN_ISA_DISPATCH
+template <typename Visitor>
+XPLAIN_TARGET_AVX2 void walk_tree_block_avx2(const ForestView& forest, const PathShapTables& T, int64_t t,
+                                             bool plain_splits, const double* xt, ShapScratch& s, Visitor& visit) {
+  walk_tree_block(forest, T, t, plain_splits, xt, s, visit);
+}
+template <typename Visitor>
+XPLAIN_TARGET_AVX512 void walk_tree_block_avx512(const ForestView& forest, const PathShapTables& T, int64_t t,
+                                                 bool plain_splits, const double* xt, ShapScratch& s,
+                                                 Visitor& visit) {
+  walk_tree_block(forest, T, t, plain_splits, xt, s, visit);
+}
+#endif
+
+template <typename Visitor>
+void walk_tree_block_on(Isa isa, const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
+                        const double* xt, ShapScratch& s, Visitor& visit) {
+#ifdef XPLAIN_ISA_DISPATCH
+  if (isa == Isa::kAvx512) return walk_tree_block_avx512(forest, T, t, plain_splits, xt, s, visit);
+  if (isa == Isa::kAvx2) return walk_tree_block_avx2(forest, T, t, plain_splits, xt, s, visit);
+#endif
+  (void)isa;
+  walk_tree_block_baseline(forest, T, t, plain_splits, xt, s, visit);
+}
+
 /// Credits each edge's feature with sum_p k_p(m, mp) G_p, the SHAP value of the leaves below it
 /// for which it is the last edge on its feature (k = k00 + mp (k10 - k00) + m (k11 - k10)).
+/// Credits accumulate lane-major in `phi` ([feature][output][lane]) so that every update is one
+/// contiguous vector add.
 struct ShapVisitor {
   static constexpr int R = kShapBlock;
   const ForestView& forest;
   const PathShapTables& T;
   const ShapScratch& s;
-  double* phi[R];  ///< per lane: the row's [feature][output] output
+  double* phi;
   int64_t nb, tb, out0;
   int P;
 
   ShapVisitor(const ForestView& f, const PathShapTables& tables, const ShapScratch& scratch, int64_t t,
-              double* const* phi_rows)
-      : forest(f), T(tables), s(scratch), nb(tables.node_begin[t]), tb(tables.table_begin[t]),
-        out0(f.tree_output[t]), P(tables.points[t]) {
-    std::copy(phi_rows, phi_rows + R, phi);
-  }
+              double* phi_lanes)
+      : forest(f), T(tables), s(scratch), phi(phi_lanes), nb(tables.node_begin[t]), tb(tables.table_begin[t]),
+        out0(f.tree_output[t]), P(tables.points[t]) {}
 
   void enter(int32_t, int64_t) {}
   void leave(int32_t, int64_t) {}
-  void edge(int32_t i, int64_t d, const double* G) {
-    const int64_t K = forest.n_outputs, PR = static_cast<int64_t>(P) * R;
+
+  /// Per-point weights of edge i for each lane: k[p][r].
+  template <typename Body>
+  void with_weights(int32_t i, int64_t d, Body&& body) const {
     const double* k11 = T.k11.data() + tb + static_cast<int64_t>(i) * P;
     const double* k10 = T.k10.data() + tb + static_cast<int64_t>(i) * P;
     const double* k00 = T.k00.data() + tb + static_cast<int64_t>(i) * P;
     const double* m = s.on.data() + d * R;
     const double* mp = s.on_prev.data() + d * R;
-    const bool merged = T.prev_same[nb + i] >= 0;
-    const int64_t feature = T.edge_feature[nb + i];
+    if (T.prev_same[nb + i] < 0) {
+      for (int p = 0; p < P; ++p) {
+        const double base = k10[p], step = k11[p] - k10[p];
+        for (int r = 0; r < R; ++r) body(p, r, base + m[r] * step);
+      }
+    } else {
+      for (int p = 0; p < P; ++p) {
+        const double base = k00[p], step1 = k10[p] - k00[p], step2 = k11[p] - k10[p];
+        for (int r = 0; r < R; ++r) body(p, r, base + mp[r] * step1 + m[r] * step2);
+      }
+    }
+  }
+
+  double* slot(int32_t i, int64_t w) const {
+    return phi + (static_cast<int64_t>(T.edge_feature[nb + i]) * forest.n_outputs + out0 + w) * R;
+  }
+
+  void edge(int32_t i, int64_t d, const double* G) {
+    const int64_t PR = static_cast<int64_t>(P) * R;
     for (int64_t w = 0; w < forest.value_width; ++w) {
       const double* V = G + w * PR;
-      double acc[R];
-      for (int r = 0; r < R; ++r) acc[r] = 0.0;
-      if (!merged) {
-        for (int p = 0; p < P; ++p)
-          for (int r = 0; r < R; ++r) acc[r] += (k10[p] + m[r] * (k11[p] - k10[p])) * V[p * R + r];
-      } else {
-        for (int p = 0; p < P; ++p)
-          for (int r = 0; r < R; ++r)
-            acc[r] += (k00[p] + mp[r] * (k10[p] - k00[p]) + m[r] * (k11[p] - k10[p])) * V[p * R + r];
-      }
-      const int64_t slot = feature * K + out0 + w;
-      for (int r = 0; r < R; ++r) phi[r][slot] += acc[r];
+      double* acc = slot(i, w);
+      with_weights(i, d, [&](int p, int r, double k) { acc[r] += k * V[p * R + r]; });
+    }
+  }
+
+  void leaf(int32_t i, int64_t d, const double* v, const double* F, double* G_parent, double*) {
+    const int64_t PR = static_cast<int64_t>(P) * R;
+    for (int64_t w = 0; w < forest.value_width; ++w) {
+      double* acc = slot(i, w);
+      double* Gp = G_parent + w * PR;
+      const double vw = v[w];
+      with_weights(i, d, [&](int p, int r, double k) {
+        const double g = vw * F[p * R + r];
+        acc[r] += k * g;
+        Gp[p * R + r] += g;
+      });
     }
   }
 };
@@ -390,6 +483,7 @@ void for_each_row_block(const ForestView& forest, const PathShapTables& tables, 
   constexpr int R = kShapBlock;
   const int64_t M = forest.n_features;
   const bool plain_splits = forest.missing_rule == nullptr && forest.cat_offset == nullptr;
+  const Isa isa = detect_isa();
   const int64_t n_chunks = (n_rows + kShapChunk - 1) / kShapChunk;
   parallel_for_chunks(
       n_chunks, resolve_threads(n_jobs, n_chunks),
@@ -408,7 +502,7 @@ void for_each_row_block(const ForestView& forest, const PathShapTables& tables, 
         for (int64_t t = 0; t < forest.n_trees; ++t) {
           for (int64_t b = 0; b < n_blocks; ++b) {
             auto visit = job.visitor(t, r0 + b * R, scratch);
-            detail::walk_tree_block(forest, tables, t, plain_splits, xt.data() + b * M * R, scratch, visit);
+            detail::walk_tree_block_on(isa, forest, tables, t, plain_splits, xt.data() + b * M * R, scratch, visit);
           }
         }
         job.finish();
@@ -423,23 +517,28 @@ inline void path_shap_values(const ForestView& forest, const PathShapTables& tab
                              int64_t n_rows, double* phi, int n_jobs = 1,
                              const std::function<bool()>& interrupted = {}) {
   const int64_t MK = forest.n_features * forest.n_outputs;
-  std::fill(phi, phi + n_rows * MK, 0.0);
   struct Job {
     const ForestView& forest;
     const PathShapTables& tables;
     double* phi;
-    int64_t end_row, MK;
-    std::vector<double> discard;
+    int64_t r0, r1, MK;
+    std::vector<double> lanes;  ///< [block][feature][output][lane]
     detail::ShapVisitor visitor(int64_t t, int64_t first_row, const detail::ShapScratch& scratch) {
-      double* rows[kShapBlock];
-      for (int r = 0; r < kShapBlock; ++r)
-        rows[r] = first_row + r < end_row ? phi + (first_row + r) * MK : discard.data();
-      return detail::ShapVisitor(forest, tables, scratch, t, rows);
+      const int64_t block = (first_row - r0) / kShapBlock;
+      return detail::ShapVisitor(forest, tables, scratch, t, lanes.data() + block * MK * kShapBlock);
     }
-    void finish() {}
+    void finish() {
+      for (int64_t row = r0; row < r1; ++row) {
+        const double* block = lanes.data() + (row - r0) / kShapBlock * MK * kShapBlock;
+        const int64_t lane = (row - r0) % kShapBlock;
+        double* out = phi + row * MK;
+        for (int64_t e = 0; e < MK; ++e) out[e] = block[e * kShapBlock + lane];
+      }
+    }
   };
-  for_each_row_block(forest, tables, X, n_rows, n_jobs, interrupted, [&](int64_t, int64_t r1) {
-    return Job{forest, tables, phi, r1, MK, std::vector<double>(static_cast<size_t>(MK))};
+  for_each_row_block(forest, tables, X, n_rows, n_jobs, interrupted, [&](int64_t r0, int64_t r1) {
+    const int64_t n_blocks = (r1 - r0 + kShapBlock - 1) / kShapBlock;
+    return Job{forest, tables, phi, r0, r1, MK, std::vector<double>(static_cast<size_t>(n_blocks * MK * kShapBlock))};
   });
 }
 
