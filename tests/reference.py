@@ -28,7 +28,7 @@ def goes_left(forest: Forest, node: int, x: float) -> bool:
         if rule != NAN_AS_ZERO:
             return bool(forest.default_left[node])
         x = 0.0
-    elif rule == NAN_OR_ZERO_DEFAULT and abs(x) <= 1e-35:
+    elif rule == NAN_OR_ZERO_DEFAULT and abs(x) <= float(np.float32(1e-35)):
         return bool(forest.default_left[node])
     if forest.cat_offset is not None and forest.cat_offset[node] >= 0:
         if not (0 <= x < 2**31):

@@ -74,6 +74,35 @@ def test_xgboost_categorical_pred_contribs():
     check_against(model, frame[:100], contrib, float32_tolerance(y))
 
 
+# -- LightGBM ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("objective", ["regression", "binary", "multiclass"])
+def test_lightgbm_pred_contrib(objective):
+    lightgbm = pytest.importorskip("lightgbm")
+    X, y, classes = make_data()
+    target = {"regression": y, "binary": classes > 0, "multiclass": classes}[objective]
+    model = lightgbm.LGBMRegressor if objective == "regression" else lightgbm.LGBMClassifier
+    model = model(n_estimators=40, num_leaves=31, verbose=-1, n_jobs=1).fit(X, target)
+    rows = X[:150]
+    contrib = model.booster_.predict(rows, pred_contrib=True)
+    if objective == "multiclass":  # LightGBM concatenates the K blocks of M + 1 columns
+        contrib = contrib.reshape(len(rows), 3, X.shape[1] + 1)
+    # LightGBM computes in float64: agreement to round-off
+    check_against(model, rows, contrib, 1e-9)
+
+
+def test_lightgbm_categorical_pred_contrib():
+    lightgbm = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(2)
+    n = 800
+    X = np.column_stack([rng.integers(0, 10, n), rng.normal(size=n), rng.normal(size=n)]).astype(float)
+    X[rng.random(n) < 0.1, 0] = np.nan
+    y = np.where(np.isin(X[:, 0], [1, 4, 7]), 2.0, 0.0) + X[:, 1]
+    model = lightgbm.LGBMRegressor(n_estimators=30, verbose=-1, n_jobs=1, min_data_per_group=5,
+                                   cat_smooth=1).fit(X, y, categorical_feature=[0])
+    contrib = model.booster_.predict(X[:150], pred_contrib=True)
+    check_against(model, X[:150], contrib, 1e-9)
+
+
 # -- CatBoost ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("loss", ["RMSE", "Logloss", "MultiClass"])
 def test_catboost_shap_values(loss):

@@ -20,7 +20,7 @@ from ._validation import check_n_jobs, check_rows
 #: Per-node missing-value rules (mirrors ``xplain::MissingRule`` in cpp/include/xplain/forest.hpp).
 NAN_DEFAULT = 0  # NaN follows default_left
 NAN_AS_ZERO = 1  # NaN is replaced by 0.0, then compared (LightGBM missing_type=None)
-NAN_OR_ZERO_DEFAULT = 2  # NaN and |x| <= 1e-35 follow default_left (LightGBM missing_type=Zero)
+NAN_OR_ZERO_DEFAULT = 2  # NaN and |x| <= float32(1e-35) follow default_left (LightGBM missing_type=Zero)
 
 _ARRAYS = {
     "left": np.int32,

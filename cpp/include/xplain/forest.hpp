@@ -13,7 +13,7 @@ namespace xplain {
 enum MissingRule : uint8_t {
   kNaNDefault = 0,      ///< NaN follows default_left; everything else is compared.
   kNaNAsZero = 1,       ///< NaN is replaced by 0.0 and compared (LightGBM missing_type=None).
-  kNaNOrZeroDefault = 2 ///< NaN and |x| <= 1e-35 follow default_left (LightGBM missing_type=Zero).
+  kNaNOrZeroDefault = 2 ///< NaN and |x| <= float(1e-35) follow default_left (LightGBM missing_type=Zero).
 };
 
 /// Non-owning view of an ensemble. Node indices in left/right are global (over all trees);
@@ -80,7 +80,7 @@ struct ForestView {
     if (std::isnan(x)) {
       if (rule != kNaNAsZero) return default_left[node] != 0;
       x = 0.0;
-    } else if (rule == kNaNOrZeroDefault && std::fabs(x) <= 1e-35) {
+    } else if (rule == kNaNOrZeroDefault && std::fabs(x) <= static_cast<double>(1e-35f)) {  // LightGBM kZeroThreshold
       return default_left[node] != 0;
     }
     if (cat_offset && cat_offset[node] >= 0) {
