@@ -357,7 +357,7 @@ def test_model_text_file(tmp_path):
     booster.save_model(path)
     rows = categorical_probe_rows(X)
     for where in (str(path), path):
-        forest = lgb_loader.to_forest(where)
+        forest = xf.to_forest(where)
         assert_matches(forest, booster, rows)
         assert_matches(forest, lgb.Booster(model_file=path), rows)
         assert forest.feature_names == ["a", "b", "c", "d"]
@@ -371,7 +371,7 @@ def test_pandas_model_text_file(tmp_path):
                         lgb.Dataset(frame, y), num_boost_round=5)
     path = tmp_path / "pandas_model.txt"
     booster.save_model(path)
-    assert_matches(lgb_loader.to_forest(path), lgb.Booster(model_file=path), frame)
+    assert_matches(xf.to_forest(path), lgb.Booster(model_file=path), frame)
 
 
 def good_model_text():
@@ -412,11 +412,15 @@ def test_corrupt_model_file_raises_value_error(tmp_path, kind):
     path.write_bytes(corrupt(kind))
     with pytest.raises(ValueError, match=f"{kind}.txt"):
         lgb_loader.to_forest(path)
+    with pytest.raises(ValueError, match=f"{kind}.txt"):
+        xf.to_forest(path)
 
 
 def test_missing_model_file_raises_value_error(tmp_path):
     with pytest.raises(ValueError, match="nowhere.txt.*does not exist"):
         lgb_loader.to_forest(tmp_path / "nowhere.txt")
+    with pytest.raises(ValueError, match="nowhere.txt"):
+        xf.to_forest(tmp_path / "nowhere.txt")
     with pytest.raises(ValueError, match="is a directory"):
         lgb_loader.to_forest(str(tmp_path))
 
@@ -469,7 +473,7 @@ def test_tree_deeper_than_the_recursion_limit(tmp_path):
     assert_matches(forest, booster, x)
     path = tmp_path / "chain.txt"
     path.write_text(text)
-    assert_matches(lgb_loader.to_forest(path), booster, x)
+    assert_matches(xf.to_forest(path), booster, x)
 
 
 def test_text_fallback_matches_the_json_dump(monkeypatch):
@@ -540,16 +544,17 @@ def test_unfitted_wrapper_raises_value_error(estimator):
         xf.to_forest(estimator())
 
 
-def test_linear_tree_raises_type_error(tmp_path):
+@pytest.mark.parametrize("key", ["linear_tree", "linear_trees"])  # the option and its alias
+def test_linear_tree_raises_type_error(tmp_path, key):
     X, y = regression_data()
-    booster = lgb.train({**BASE, "linear_tree": True, "num_leaves": 4}, lgb.Dataset(X, y),
+    booster = lgb.train({**BASE, key: True, "num_leaves": 4}, lgb.Dataset(X, y),
                         num_boost_round=3)
     with pytest.raises(TypeError, match="linear-tree"):
         xf.to_forest(booster)
     path = tmp_path / "linear.txt"
     booster.save_model(path)
     with pytest.raises(TypeError, match="linear-tree"):
-        lgb_loader.to_forest(path)
+        xf.to_forest(path)
 
 
 def test_other_lightgbm_objects_raise_type_error():
@@ -571,7 +576,7 @@ def test_categorical_value_between_minus_one_and_zero():
     y = 5.0 * (X[:, 0] == 0)
     booster = lgb.train({**BASE, "min_data_per_group": 5, "min_data_in_leaf": 5},
                         lgb.Dataset(X, y, categorical_feature=[0]), num_boost_round=1)
-    rows = np.array([[-0.5], [-0.999]])
+    rows = np.array([[-0.5], [-0.999], [-1e-40]])  # LightGBM also reads |x| <= 1e-35f as 0
     assert raw(booster, rows)[0] == raw(booster, np.array([[0.0]]))[0]  # LightGBM: category 0
     assert_matches(xf.to_forest(booster), booster, rows)
 

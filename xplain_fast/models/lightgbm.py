@@ -93,7 +93,7 @@ def to_forest(model: Any, *, num_iteration: int | None = None) -> Forest:
         n_features=booster.num_feature(),
         decision="<=",
         float32_input=False,
-        link=_link(str(dump.get("objective", "")), per_iteration),
+        link=_link(str(dump.get("objective", ""))),
         feature_names=names if names else None,
         source="lightgbm",
     )
@@ -146,7 +146,8 @@ def _linear_tree_error() -> TypeError:
         "linear models of X, not constants. Train with linear_tree=False.")
 
 
-def _link(objective: str, per_iteration: int) -> str:
+def _link(objective: str) -> str:
+    """Our name for the function LightGBM applies to the raw output (see ObjectiveFunction)."""
     words = objective.split()
     name = words[0] if words else ""
     params = dict(w.split(":", 1) for w in words[1:] if ":" in w)
