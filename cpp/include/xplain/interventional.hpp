@@ -14,7 +14,8 @@
 //     j not in Z, Y = Z + {j}:  phi_j += (v/R) (delta(Z) - gamma(Y)),
 //     gamma(Y) = sum_{a>=1} H[Y][a] B(a-1, |Y|-1) = alpha(Y) + delta(Y) - c(all ones) / |Y|
 // (B(a-1, m-1) = B(a, m-1) + B(a-1, m) for a >= 1; H[Y][0] = c(all ones) for every Y).
-// So fit() stores alpha and delta per leaf and subset (2 x 2^k doubles, "table" leaves), and a
+// So fit() stores alpha and gamma per leaf and subset (2 x 2^k doubles, "table" leaves; delta(Z) =
+// gamma(Z) - alpha(Z) + c(all ones) / |Z|, and delta({}) is kept in gamma({})'s slot), and a
 // row costs O(k) per leaf whatever R is. Leaves whose table would be too large (k above a limit,
 // 2^k much larger than R, or the total over the budget) keep their distinct background patterns
 // (failed-set bitmask, count) instead and sum the same closed form over them per row ("pattern"
@@ -44,7 +45,7 @@
 
 namespace xplain {
 
-/// Limits on the per-leaf alpha/delta tables of interventional TreeSHAP.
+/// Limits on the per-leaf alpha/gamma tables of interventional TreeSHAP.
 struct InterventionalOptions {
   int64_t max_table_bytes = int64_t(1) << 30;  ///< total over all table leaves
   int max_table_k = 16;                         ///< a table leaf has at most this many unique features
@@ -71,9 +72,13 @@ struct InterventionalTables {
   std::vector<int64_t> leaf_feature_begin;  ///< [n_leaves + 1] into leaf_feature (bit order)
   std::vector<int32_t> leaf_feature;
   std::vector<double> leaf_full;            ///< background rows reaching the leaf
-  std::vector<int64_t> table_begin;         ///< offset into `table` ([alpha, delta] per subset), -1: patterns
+  std::vector<int64_t> table_begin;         ///< offset into `table` ([alpha, gamma] per subset), -1: patterns
   std::vector<int64_t> pattern_begin;       ///< [n_leaves + 1] into the pattern arrays
   std::vector<double> table;
+  /// per table leaf, 2^k bits (from word table_begin / 128): bit Y set iff some background row
+  /// satisfies every feature of Y. Small enough to stay in cache; saves the table loads of the
+  /// (many) leaves to which no background row can contribute.
+  std::vector<uint64_t> nonempty;
   std::vector<uint64_t> pattern_failed;     ///< [pattern][words] failed-feature bitmask of the pattern
   std::vector<double> pattern_count;
   std::vector<int32_t> pattern_zeros;       ///< popcount of the failed mask
@@ -88,7 +93,7 @@ struct InterventionalTables {
   int64_t n_leaves() const { return static_cast<int64_t>(leaf_k.size()); }
   /// Bytes held by the fitted statistics (tables, patterns and structure).
   int64_t nbytes() const {
-    return static_cast<int64_t>(8 * (table.size() + pattern_failed.size() + pattern_count.size() + beta.size() +
+    return static_cast<int64_t>(8 * (table.size() + nonempty.size() + pattern_failed.size() + pattern_count.size() + beta.size() +
                                      source.size() + parent_source.size() + subtree_end.size() + leaf_node.size() + leaf_feature_begin.size() + table_begin.size() +
                                      pattern_begin.size() + leaf_full.size()) +
                                 4 * (depth.size() + bit.size() + leaf_id.size() + leaf_k.size() +
@@ -100,7 +105,21 @@ struct InterventionalTables {
 
 namespace detail {
 
+#if defined(__GNUC__) || defined(__clang__)
 inline int popcount64(uint64_t v) { return __builtin_popcountll(v); }
+inline int ctz64(uint64_t v) { return __builtin_ctzll(v); }  ///< v != 0
+#else
+inline int popcount64(uint64_t v) {
+  int n = 0;
+  for (; v; v &= v - 1) ++n;
+  return n;
+}
+inline int ctz64(uint64_t v) {
+  int n = 0;
+  for (; !(v & 1); v >>= 1) ++n;
+  return n;
+}
+#endif
 
 /// Per-worker scratch of the mask walk: decisions and failed masks per depth and lane.
 struct MaskScratch {
@@ -317,6 +336,7 @@ inline InterventionalTables build_interventional_tables(const ForestView& forest
         ++T.n_table_leaves;
       }
     T.table.assign(static_cast<size_t>(off), 0.0);
+    T.nonempty.assign(static_cast<size_t>(off / 128 + 1), 0);
     T.n_pattern_leaves = n_leaves - T.n_table_leaves;
   }
   T.leaf_full.assign(static_cast<size_t>(n_leaves), 0.0);
@@ -393,7 +413,7 @@ inline InterventionalTables build_interventional_tables(const ForestView& forest
                 }
               });
         }
-        // tables: superset sums per zero count, then alpha and delta per subset
+        // tables: superset sums per zero count, then alpha and gamma per subset
         std::vector<double> h;
         for (int64_t l = l0; l < l1; ++l) {
           const size_t li = static_cast<size_t>(l - l0);
@@ -424,15 +444,17 @@ inline InterventionalTables build_interventional_tables(const ForestView& forest
           for (int64_t Y = 0; Y < S; ++Y) {
             const int64_t m = detail::popcount64(static_cast<uint64_t>(Y));
             const double* hy = h.data() + Y * A;
-            double alpha = 0.0, delta = 0.0;
-            for (int64_t a = 0; a + m <= k; ++a) {
+            double alpha = 0.0, second = 0.0;  // second: gamma(Y), or delta({}) for Y = {}
+            for (int64_t a = 1; a + m <= k; ++a) {
               if (hy[a] == 0.0) continue;
               if (m > 0) alpha += hy[a] * T.B(a, m - 1);
-              if (a > 0) delta += hy[a] * T.B(a - 1, m);
+              second += hy[a] * (m > 0 ? T.B(a - 1, m - 1) : T.B(a - 1, 0));
             }
+            if (m > 0) alpha += hy[0] * T.B(0, m - 1);
             tab[2 * Y] = alpha;
-            tab[2 * Y + 1] = delta;
+            tab[2 * Y + 1] = second;
           }
+
         }
         // hand the pattern leaves' lists to the serial merge below
         auto& tm = tree_masks[ts];
@@ -446,6 +468,18 @@ inline InterventionalTables build_interventional_tables(const ForestView& forest
         }
       },
       interrupted);
+  // ---- non-empty bits (serially: small tables of different trees may share a word).
+  // H[Y] is non-empty iff alpha(Y) > 0 for Y != {}; H[{}] holds all R rows.
+  for (int64_t l = 0; l < n_leaves; ++l) {
+    const int64_t tb = T.table_begin[static_cast<size_t>(l)];
+    if (tb < 0) continue;
+    const int64_t S = int64_t(1) << T.leaf_k[static_cast<size_t>(l)];
+    for (int64_t Y = 0; Y < S; ++Y)
+      if (Y == 0 || T.table[static_cast<size_t>(tb + 2 * Y)] > 0.0) {
+        const int64_t b = tb / 2 + Y;
+        T.nonempty[static_cast<size_t>(b >> 6)] |= uint64_t(1) << (b & 63);
+      }
+  }
   // ---- flatten the pattern lists in leaf order
   T.pattern_begin.assign(1, 0);
   for (int64_t t = 0; t < forest.n_trees; ++t) {
@@ -528,19 +562,27 @@ inline void interventional_shap_values(const ForestView& forest, const Intervent
                 if (tb >= 0) {
                   const double* tab = T.table.data() + tb;
                   const uint64_t z = Z[0];
+                  const int64_t bz = tb / 2 + static_cast<int64_t>(z);
+                  if (!((T.nonempty[static_cast<size_t>(bz >> 6)] >> (bz & 63)) & 1))
+                    continue;  // no background row satisfies all of Z: no credit
                   const int m = detail::popcount64(z);
-                  const double aZ = tab[2 * z], dZ = tab[2 * z + 1];
-                  if (m > 0 && aZ == 0.0) continue;  // no background row satisfies all of Z
-                  const double fm = full / static_cast<double>(m + 1);
-                  for (int64_t j = 0; j < k; ++j) {
-                    if ((z >> j) & 1) {
-                      credit[static_cast<size_t>(j)] = -aZ;
-                    } else {
-                      const uint64_t Y = z | (uint64_t(1) << j);
-                      credit[static_cast<size_t>(j)] = dZ - tab[2 * Y] - tab[2 * Y + 1] + fm;
-                    }
+                  const double aZ = tab[2 * z];
+                  const double dZ = m == 0 ? tab[1] : tab[2 * z + 1] - aZ + full / static_cast<double>(m);
+                  double* out = phi + (first + r) * MK + out0;
+                  const double* val = forest.value + T.leaf_node[ls] * W;
+                  const double lose = -aZ * invR;
+                  for (uint64_t bits = z; bits; bits &= bits - 1) {
+                    double* o = out + static_cast<int64_t>(feats[detail::ctz64(bits)]) * K;
+                    for (int64_t w = 0; w < W; ++w) o[w] += lose * val[w];
                   }
-                  any = true;
+                  const uint64_t kept = ~z & ((uint64_t(1) << k) - 1);
+                  for (uint64_t bits = kept; bits; bits &= bits - 1) {
+                    const int j = detail::ctz64(bits);
+                    const double gain = (dZ - tab[2 * (z | (uint64_t(1) << j)) + 1]) * invR;
+                    double* o = out + static_cast<int64_t>(feats[j]) * K;
+                    for (int64_t w = 0; w < W; ++w) o[w] += gain * val[w];
+                  }
+                  continue;
                 } else {
                   int m = 0;
                   for (int64_t w = 0; w < nw; ++w) m += detail::popcount64(Z[w]);
@@ -560,13 +602,13 @@ inline void interventional_shap_values(const ForestView& forest, const Intervent
                       const double cj = c * T.B(zb - 1, m);
                       for (int64_t w = 0; w < nw; ++w)
                         for (uint64_t bits = F[w]; bits; bits &= bits - 1)
-                          credit[static_cast<size_t>(w * 64 + __builtin_ctzll(bits))] += cj;
+                          credit[static_cast<size_t>(w * 64 + detail::ctz64(bits))] += cj;
                     }
                   }
                   if (!any) continue;
                   for (int64_t w = 0; w < nw; ++w)
                     for (uint64_t bits = Z[w]; bits; bits &= bits - 1)
-                      credit[static_cast<size_t>(w * 64 + __builtin_ctzll(bits))] = -acc_z;
+                      credit[static_cast<size_t>(w * 64 + detail::ctz64(bits))] = -acc_z;
                 }
                 if (!any) continue;
                 double* out = phi + (first + r) * MK + out0;
@@ -685,9 +727,9 @@ inline void pair_shap_values(const ForestView& forest, const InterventionalTable
                     const double loss = nbf > 0 ? v * T.B(nx, nbf - 1) : 0.0;
                     for (int64_t w = 0; w < nw; ++w) {
                       for (uint64_t bits = bm[w]; bits; bits &= bits - 1)
-                        out[feats[w * 64 + __builtin_ctzll(bits)]] += gain;
+                        out[feats[w * 64 + detail::ctz64(bits)]] += gain;
                       for (uint64_t bits = xm[w]; bits; bits &= bits - 1)
-                        out[feats[w * 64 + __builtin_ctzll(bits)]] -= loss;
+                        out[feats[w * 64 + detail::ctz64(bits)]] -= loss;
                     }
                   }
                 }
