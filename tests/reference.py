@@ -239,7 +239,8 @@ def random_forest(rng: np.random.Generator, *, n_features: int, n_trees: int, ma
     return concatenate_trees(trees, base_value=rng.normal(size=n_outputs), n_features=n_features)
 
 
-def interventional_value(forest: Forest, x: np.ndarray, background: np.ndarray, subset: frozenset) -> np.ndarray:
+def interventional_value(forest: Forest, x: np.ndarray, background: np.ndarray,
+                         subset: frozenset) -> np.ndarray:
     """v(S) = mean over background rows b of f(x_S, b_S̄), evaluated on the hybrid rows."""
     hybrid = np.array(background, dtype=np.float64, copy=True)
     cols = sorted(subset)

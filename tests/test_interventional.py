@@ -18,8 +18,9 @@ FORCE_PATTERNS = {"_max_table_bytes": 0}  # every leaf uses the per-pattern fall
 
 
 def explainer(model, background, *, model_output="raw", n_jobs=None, **knobs):
-    ex = xf.TreeExplainer(model, feature_perturbation="interventional", model_output=model_output,
-                          n_jobs=n_jobs)
+    ex = xf.TreeExplainer(
+        model, feature_perturbation="interventional", model_output=model_output, n_jobs=n_jobs
+    )
     for name, value in knobs.items():
         setattr(ex, name, value)
     return ex.fit(background)
@@ -43,13 +44,31 @@ def phi3(ex, X, **kw):
     chain=st.booleans(),
     patterns=st.booleans(),
 )
-def test_matches_brute_force_on_random_forests(seed, n_features, n_trees, max_nodes, n_outputs,
-                                               n_background, vector_leaves, nan_rules, categorical,
-                                               chain, patterns):
+def test_matches_brute_force_on_random_forests(
+    seed,
+    n_features,
+    n_trees,
+    max_nodes,
+    n_outputs,
+    n_background,
+    vector_leaves,
+    nan_rules,
+    categorical,
+    chain,
+    patterns,
+):
     rng = np.random.default_rng(seed)
-    forest = random_forest(rng, n_features=n_features, n_trees=n_trees, max_nodes=max_nodes,
-                           n_outputs=n_outputs, vector_leaves=vector_leaves, nan_rules=nan_rules,
-                           categorical=categorical, chain=chain)
+    forest = random_forest(
+        rng,
+        n_features=n_features,
+        n_trees=n_trees,
+        max_nodes=max_nodes,
+        n_outputs=n_outputs,
+        vector_leaves=vector_leaves,
+        nan_rules=nan_rules,
+        categorical=categorical,
+        chain=chain,
+    )
     X = rows_for(forest, rng, 3)
     background = rows_for(forest, rng, n_background)
     ex = explainer(forest, background, **(FORCE_PATTERNS if patterns else {"_table_ratio": 1e9}))
@@ -59,11 +78,13 @@ def test_matches_brute_force_on_random_forests(seed, n_features, n_trees, max_no
     for r, x in enumerate(X):
         expected_phi, expected_base = brute_force_interventional_shap(forest, x, background)
         np.testing.assert_allclose(phi[r], expected_phi, rtol=0, atol=1e-10)
-        np.testing.assert_allclose(np.atleast_1d(ex.expected_value_), expected_base, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(
+            np.atleast_1d(ex.expected_value_), expected_base, rtol=0, atol=1e-10
+        )
 
 
 def test_table_and_pattern_paths_agree_on_deep_trees():
-    """Depth ~30 with repeated features: tables for the shallow leaves, patterns for the deep ones."""
+    """Depth ~30, repeated features: tables for the shallow leaves, patterns for the deep ones."""
     rng = np.random.default_rng(1)
     forest = random_forest(rng, n_features=10, n_trees=4, max_nodes=61, chain=True, nan_rules=True)
     X, background = rows_for(forest, rng, 40), rows_for(forest, rng, 30)
@@ -73,7 +94,9 @@ def test_table_and_pattern_paths_agree_on_deep_trees():
     np.testing.assert_allclose(mixed.shap_values(X), patterns.shap_values(X), rtol=0, atol=1e-12)
     small_budget = explainer(forest, background, _max_table_bytes=20_000)
     assert 0 < small_budget._tables.table_bytes <= 20_000
-    np.testing.assert_allclose(small_budget.shap_values(X), patterns.shap_values(X), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        small_budget.shap_values(X), patterns.shap_values(X), rtol=0, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("n_features", [12, 90])
@@ -113,7 +136,9 @@ def test_additivity_pickle_frames_and_explanation():
     ex = explainer(forest, pd.DataFrame(background, columns=list("abcd")))
     phi = ex.shap_values(X)
     assert phi.shape == (30, 4, 2)
-    np.testing.assert_allclose(ex.expected_value_, forest.predict(background).mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(
+        ex.expected_value_, forest.predict(background).mean(axis=0), atol=1e-12
+    )
     np.testing.assert_allclose(phi.sum(axis=1) + ex.expected_value_, forest.predict(X), atol=1e-10)
     exp = ex.explain(X)
     np.testing.assert_array_equal(exp.values, phi)
@@ -131,12 +156,15 @@ def test_probability_and_log_loss_are_additive():
     raw = forest.predict(X)
     proba = explainer(forest, background, model_output="probability")
     phi = proba.shap_values(X)
-    np.testing.assert_allclose(phi.sum(axis=1) + proba.expected_value_, 1 / (1 + np.exp(-raw)), atol=1e-12)
+    np.testing.assert_allclose(
+        phi.sum(axis=1) + proba.expected_value_, 1 / (1 + np.exp(-raw)), atol=1e-12
+    )
     loss = explainer(forest, background, model_output="log_loss")
     assert loss.expected_value_ is None
     exp = loss.explain(X, y)
-    np.testing.assert_allclose(exp.values.sum(axis=1) + exp.base_values,
-                               np.logaddexp(0, raw) - y * raw, atol=1e-12)
+    np.testing.assert_allclose(
+        exp.values.sum(axis=1) + exp.base_values, np.logaddexp(0, raw) - y * raw, atol=1e-12
+    )
     forest.link = "identity"
     sq = explainer(forest, background, model_output="log_loss").explain(X, y)
     np.testing.assert_allclose(sq.values.sum(axis=1) + sq.base_values, (raw - y) ** 2, atol=1e-10)
@@ -158,8 +186,11 @@ def test_errors():
     with pytest.raises(ValueError, match="model_output='bogus'"):
         explainer(forest, np.zeros((3, 4)), model_output="bogus")
     with pytest.raises(ValueError, match="logistic link"):
-        explainer(random_forest(rng, n_features=4, n_trees=2, max_nodes=9, n_outputs=2),
-                  np.zeros((3, 4)), model_output="log_loss")
+        explainer(
+            random_forest(rng, n_features=4, n_trees=2, max_nodes=9, n_outputs=2),
+            np.zeros((3, 4)),
+            model_output="log_loss",
+        )
     ex = explainer(forest, np.zeros((3, 4)))
     with pytest.raises(ValueError, match="tree_path_dependent"):
         ex.shap_interaction_values(np.zeros((1, 4)))
@@ -204,11 +235,18 @@ def sklearn_models():
         RandomForestClassifier,
         RandomForestRegressor,
     )
+
     return {
         "RandomForestRegressor": (RandomForestRegressor(15, max_depth=8, random_state=0), "y"),
         "ExtraTreesRegressor": (ExtraTreesRegressor(10, max_depth=8, random_state=0), "y"),
-        "GradientBoostingRegressor": (GradientBoostingRegressor(n_estimators=30, random_state=0), "y"),
-        "GradientBoostingClassifier": (GradientBoostingClassifier(n_estimators=20, random_state=0), "c"),
+        "GradientBoostingRegressor": (
+            GradientBoostingRegressor(n_estimators=30, random_state=0),
+            "y",
+        ),
+        "GradientBoostingClassifier": (
+            GradientBoostingClassifier(n_estimators=20, random_state=0),
+            "c",
+        ),
         "RandomForestClassifier": (RandomForestClassifier(10, max_depth=6, random_state=0), "c"),
     }
 
@@ -234,7 +272,8 @@ def test_matches_shap_on_xgboost_with_nans(objective):
     xgb = pytest.importorskip("xgboost")
     X, y, c = continuous_data(nan=True)
     model = (xgb.XGBRegressor if objective.startswith("reg") else xgb.XGBClassifier)(
-        n_estimators=30, max_depth=5, objective=objective).fit(X, y if objective.startswith("reg") else c)
+        n_estimators=30, max_depth=5, objective=objective
+    ).fit(X, y if objective.startswith("reg") else c)
     background, rows = X[:50], X[100:140]
     labels = (y if objective.startswith("reg") else c)[100:140].astype(float)
     outputs = ["raw", "log_loss"] + (["probability"] if objective.startswith("binary") else [])
@@ -242,8 +281,9 @@ def test_matches_shap_on_xgboost_with_nans(objective):
         kw = {"y": labels} if model_output == "log_loss" else {}
         ex = explainer(model, background, model_output=model_output)
         exp = ex.explain(rows, **kw)
-        reference = shap.TreeExplainer(model, data=background, feature_perturbation="interventional",
-                                       model_output=model_output)
+        reference = shap.TreeExplainer(
+            model, data=background, feature_perturbation="interventional", model_output=model_output
+        )
         assert_close_to_shap(exp.values, reference.shap_values(rows, **kw))
         base = reference.expected_value
         base = base(labels[0]) if callable(base) else base
@@ -257,5 +297,7 @@ def test_matches_shap_on_lightgbm():
     model = lgb.LGBMRegressor(n_estimators=30, num_leaves=15, verbose=-1).fit(X, y)
     background, rows = X[:50], X[100:140]
     ours = explainer(model, background).shap_values(rows)
-    theirs = shap.TreeExplainer(model, data=background, feature_perturbation="interventional").shap_values(rows)
+    theirs = shap.TreeExplainer(
+        model, data=background, feature_perturbation="interventional"
+    ).shap_values(rows)
     assert_close_to_shap(ours, theirs)

@@ -28,7 +28,8 @@ class TreeExplainer:
         How absent features are modelled: "tree_path_dependent" follows the training cover of
         every split (no background data needed); "interventional" replaces them by the values of
         background rows passed to :meth:`fit` and averages (the exact interventional Shapley
-        values of ``v(S) = mean_b f(x_S, b_S̄)``, as ``shap.TreeExplainer(model, data=background)``).
+        values of ``v(S) = mean_b f(x_S, b_S̄)``, like
+        ``shap.TreeExplainer(model, data=background)``).
     model_output : {"raw", "probability", "log_loss"}
         What is explained. "raw" (default): the raw (margin) output. "probability" and "log_loss"
         (interventional only) follow the shap package's definition: each (row, background row)
@@ -109,8 +110,8 @@ class TreeExplainer:
                              "use 'raw', 'probability' or 'log_loss'")
         interventional = self.feature_perturbation == "interventional"
         if not interventional and X is not None:
-            raise ValueError("feature_perturbation='tree_path_dependent' uses the trees' own cover and "
-                             "takes no background data; call fit() without X")
+            raise ValueError("feature_perturbation='tree_path_dependent' uses the trees' own cover "
+                             "and takes no background data; call fit() without X")
         if interventional and X is None:
             raise ValueError("feature_perturbation='interventional' needs background data: "
                              "call fit(X_background)")
@@ -168,7 +169,8 @@ class TreeExplainer:
                 X = X[model_names]
             elif not all(_AUTO_NAME.match(n) for n in model_names):
                 missing = sorted(set(model_names) - set(names))[:5]
-                raise ValueError(f"{name}'s columns do not match the model's features (missing e.g. {missing})")
+                raise ValueError(f"{name}'s columns do not match the model's features "
+                                 f"(missing e.g. {missing})")
         return check_rows(X, self.forest_.n_features, name=name)
 
     def _values(self, rows: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -176,25 +178,29 @@ class TreeExplainer:
         n_jobs = check_n_jobs(self.n_jobs)
         if self._transform == "identity":
             if y is not None:
-                raise ValueError(f"y is only used with model_output='log_loss', not {self.model_output!r}")
+                raise ValueError("y is only used with model_output='log_loss', "
+                                 f"not {self.model_output!r}")
+            handle = self.forest_.handle
             if self.feature_perturbation == "interventional":
-                phi = _core.interventional_shap_values(self.forest_.handle, self._tables, rows, n_jobs)
+                phi = _core.interventional_shap_values(handle, self._tables, rows, n_jobs)
             else:
-                phi = _core.path_shap_values(self.forest_.handle, self._tables, rows, n_jobs)
-            base = np.broadcast_to(np.asarray(self._tables.expected_value), (len(rows), self.n_outputs_))
+                phi = _core.path_shap_values(handle, self._tables, rows, n_jobs)
+            expected = np.asarray(self._tables.expected_value)
+            base = np.broadcast_to(expected, (len(rows), self.n_outputs_))
             return phi, base
         labels = None
         if self.model_output == "log_loss":
             if y is None:
-                raise ValueError("model_output='log_loss' explains the loss of each row: pass its labels, "
-                                 "shap_values(X, y=y)")
+                raise ValueError("model_output='log_loss' explains the loss of each row: pass its "
+                                 "labels, shap_values(X, y=y)")
             labels = np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(-1))
             if labels.shape[0] != len(rows):
                 raise ValueError(f"y has {labels.shape[0]} labels for {len(rows)} rows")
         elif y is not None:
-            raise ValueError(f"y is only used with model_output='log_loss', not {self.model_output!r}")
-        phi, base = _core.pair_shap_values(self.forest_.handle, self._tables, self._background, rows, labels,
-                                           _TRANSFORM_CODES[self._transform], n_jobs)
+            raise ValueError("y is only used with model_output='log_loss', "
+                             f"not {self.model_output!r}")
+        phi, base = _core.pair_shap_values(self.forest_.handle, self._tables, self._background,
+                                           rows, labels, _TRANSFORM_CODES[self._transform], n_jobs)
         return phi[:, :, None], base[:, None]
 
     def _output(self, rows: np.ndarray, y: Any) -> np.ndarray:
@@ -274,7 +280,8 @@ class TreeExplainer:
         """
         self._check_fitted()
         if self.feature_perturbation != "tree_path_dependent":
-            raise ValueError("interaction values are available for feature_perturbation='tree_path_dependent'")
+            raise ValueError("interaction values are available for "
+                             "feature_perturbation='tree_path_dependent'")
         rows = self._rows(X)
         subset = (np.arange(self.n_features_in_, dtype=np.int64) if features is None
                   else self._feature_indices(features))
@@ -327,7 +334,8 @@ class TreeExplainer:
         names = self.forest_.feature_names or feature_names_of(X)
         return Explanation(phi, np.array(base), rows, names)
 
-    def _check_additivity(self, rows: np.ndarray, phi: np.ndarray, base: np.ndarray, y: Any) -> None:
+    def _check_additivity(self, rows: np.ndarray, phi: np.ndarray, base: np.ndarray,
+                          y: Any) -> None:
         prediction = self._output(rows, y)
         total = phi.sum(axis=1) + base
         scale = np.abs(phi).sum(axis=1) + np.abs(prediction) + 1.0
@@ -365,8 +373,8 @@ def _transform_for(forest: Forest, model_output: str) -> str:
         if forest.link == "logistic" and one:
             return "logistic"
         raise ValueError(
-            f"model_output='probability' is supported for models with a logistic link and one output "
-            f"(binary classifiers) or an identity link, not for link={forest.link!r} with "
+            "model_output='probability' is supported for models with a logistic link and one "
+            f"output (binary classifiers) or an identity link, not for link={forest.link!r} with "
             f"{forest.n_outputs} outputs; explain model_output='raw' (the margin) instead"
         )
     if forest.link == "logistic" and one:
@@ -374,9 +382,9 @@ def _transform_for(forest: Forest, model_output: str) -> str:
     if forest.link == "identity" and one:
         return "squared_loss"
     raise ValueError(
-        f"model_output='log_loss' is supported for binary classifiers (logistic link, log loss) and "
-        f"one-output regressors (identity link, squared error), not for link={forest.link!r} with "
-        f"{forest.n_outputs} outputs"
+        "model_output='log_loss' is supported for binary classifiers (logistic link, log loss) "
+        "and one-output regressors (identity link, squared error), not for "
+        f"link={forest.link!r} with {forest.n_outputs} outputs"
     )
 
 
