@@ -30,7 +30,7 @@ def phi3(ex, X, **kw):
     return ex.shap_values(X, **kw).reshape(len(X), ex.n_features_in_, ex.n_outputs_)
 
 
-@settings(max_examples=150)
+@settings(max_examples=300)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n_features=st.integers(1, 5),
