@@ -354,6 +354,8 @@ class TreeExplainer:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("model_output", "raw")  # pickled before interventional support
+        state.setdefault("_transform", "identity")
         self.__dict__.update(state)
         if "forest_" in state:
             self._build_tables()
