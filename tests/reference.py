@@ -5,6 +5,7 @@ Everything here works node by node in plain Python on a Forest, independent of t
   * ``path_value``         - the path-dependent conditional expectation E[f(x) | x_S];
   * ``brute_force_shap``   - Shapley values by enumerating all feature subsets;
   * ``brute_force_interactions`` - Shapley interaction values by subset enumeration;
+  * ``brute_force_interventional_shap`` - interventional (background) Shapley values by subsets;
   * ``classic_tree_shap``  - Lundberg et al.'s recursive polynomial-time TreeSHAP (Algorithm 2);
   * ``random_forest``      - random Forests for property tests.
 """
@@ -236,3 +237,32 @@ def random_forest(rng: np.random.Generator, *, n_features: int, n_trees: int, ma
             tree["categories"] = {i: rng.choice(6, size=int(rng.integers(1, 4)), replace=False) for i in picks}
         trees.append(tree)
     return concatenate_trees(trees, base_value=rng.normal(size=n_outputs), n_features=n_features)
+
+
+def interventional_value(forest: Forest, x: np.ndarray, background: np.ndarray,
+                         subset: frozenset) -> np.ndarray:
+    """v(S) = mean over background rows b of f(x_S, b_S̄), evaluated on the hybrid rows."""
+    hybrid = np.array(background, dtype=np.float64, copy=True)
+    cols = sorted(subset)
+    hybrid[:, cols] = x[cols]
+    return predict_forest(forest, hybrid).mean(axis=0)
+
+
+def brute_force_interventional_shap(forest: Forest, x: np.ndarray,
+                                    background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(phi [M, K], expected value [K]) of the interventional game by subset enumeration."""
+    M = forest.n_features
+    values = {
+        frozenset(s): interventional_value(forest, x, background, frozenset(s))
+        for size in range(M + 1)
+        for s in itertools.combinations(range(M), size)
+    }
+    phi = np.zeros((M, forest.n_outputs))
+    for i in range(M):
+        others = [j for j in range(M) if j != i]
+        for size in range(M):
+            weight = math.factorial(size) * math.factorial(M - size - 1) / math.factorial(M)
+            for s in itertools.combinations(others, size):
+                s = frozenset(s)
+                phi[i] += weight * (values[s | {i}] - values[s])
+    return phi, values[frozenset()]

@@ -11,6 +11,7 @@ import numpy as np
 from . import _core
 from ._validation import check_n_jobs, check_rows, feature_names_of
 from .explanation import Explanation
+from .forest import Forest
 from .models import to_forest
 
 _AUTO_NAME = re.compile(r"^(Column_|f|x|feature_?)\d+$")
@@ -23,9 +24,20 @@ class TreeExplainer:
     ----------
     model : fitted tree model or Forest
         Anything :func:`xplain_fast.to_forest` accepts.
-    feature_perturbation : {"tree_path_dependent"}
+    feature_perturbation : {"tree_path_dependent", "interventional"}
         How absent features are modelled: "tree_path_dependent" follows the training cover of
-        every split (no background data needed).
+        every split (no background data needed); "interventional" replaces them by the values of
+        background rows passed to :meth:`fit` and averages (the exact interventional Shapley
+        values of ``v(S) = mean_b f(x_S, b_S̄)``, like
+        ``shap.TreeExplainer(model, data=background)``).
+    model_output : {"raw", "probability", "log_loss"}
+        What is explained. "raw" (default): the raw (margin) output. "probability" and "log_loss"
+        (interventional only) follow the shap package's definition: each (row, background row)
+        pair's raw explanation is rescaled by ``(T(f(x)) - T(f(b))) / (f(x) - f(b))`` with T the
+        inverse link (probability) or the loss, then averaged. "probability" needs a model with a
+        logistic link and one output (or an identity link, where it equals "raw"); "log_loss"
+        needs a logistic link (log loss) or a one-output identity link (squared error) and labels
+        ``y`` in :meth:`shap_values`.
     n_jobs : int, optional
         Threads for the C++ core (None: 1, -1: all cores). Results are identical for every value.
 
@@ -34,8 +46,9 @@ class TreeExplainer:
     forest_ : Forest
         The model in the core's format.
     expected_value_ : float or ndarray of shape (K,)
-        The mean raw model output under the cover distribution: SHAP values sum to
-        ``prediction - expected_value_``.
+        The mean explained output under the cover distribution (path-dependent) or over the
+        background rows (interventional): SHAP values sum to ``output - expected_value_``. None for
+        ``model_output="log_loss"``, whose base value depends on the label (see :meth:`explain`).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when the model knows its feature names.
@@ -52,12 +65,26 @@ class TreeExplainer:
     (10, 4)
     >>> bool(np.allclose(phi.sum(axis=1) + ex.expected_value_, ex.forest_.predict(X[:10])))
     True
+
+    Interventional values against background data (cost grows with rows + background rows):
+
+    >>> ex = xf.TreeExplainer(RandomForestRegressor(20, random_state=0).fit(X, y),
+    ...                       feature_perturbation="interventional").fit(X[:100])
+    >>> phi = ex.shap_values(X[:10])
+    >>> bool(np.allclose(phi.sum(axis=1) + ex.expected_value_, ex.forest_.predict(X[:10])))
+    True
     """
 
+    # Private knobs of the interventional tables (tests force the per-pattern fallback with them).
+    _max_table_bytes: int = 1 << 30
+    _max_table_k: int = 16
+    _table_ratio: float = 16.0
+
     def __init__(self, model: Any, *, feature_perturbation: str = "tree_path_dependent",
-                 n_jobs: int | None = None) -> None:
+                 model_output: str = "raw", n_jobs: int | None = None) -> None:
         self.model = model
         self.feature_perturbation = feature_perturbation
+        self.model_output = model_output
         self.n_jobs = n_jobs
 
     def fit(self, X: Any = None, y: Any = None) -> TreeExplainer:
@@ -65,36 +92,75 @@ class TreeExplainer:
 
         Parameters
         ----------
-        X : None
-            Path-dependent explanations need no background data; passing some is an error.
+        X : array-like of shape (R, M), optional
+            Background rows: required for ``feature_perturbation="interventional"`` (numpy,
+            pandas or polars; NaN allowed), an error for "tree_path_dependent". Fitting costs
+            O(R x nodes); explaining then costs the same per row whatever R is for
+            ``model_output="raw"``.
         y : None
             Ignored.
         """
-        if self.feature_perturbation != "tree_path_dependent":
+        if self.feature_perturbation not in ("tree_path_dependent", "interventional"):
             raise ValueError(
                 f"feature_perturbation={self.feature_perturbation!r} is not available; "
-                "use 'tree_path_dependent'"
+                "use 'tree_path_dependent' or 'interventional'"
             )
-        if X is not None:
-            raise ValueError("feature_perturbation='tree_path_dependent' uses the trees' own cover and "
-                             "takes no background data; call fit() without X")
+        if self.model_output not in ("raw", "probability", "log_loss"):
+            raise ValueError(f"model_output={self.model_output!r} is not available; "
+                             "use 'raw', 'probability' or 'log_loss'")
+        interventional = self.feature_perturbation == "interventional"
+        if not interventional and X is not None:
+            raise ValueError("feature_perturbation='tree_path_dependent' uses the trees' own cover "
+                             "and takes no background data; call fit() without X")
+        if interventional and X is None:
+            raise ValueError("feature_perturbation='interventional' needs background data: "
+                             "call fit(X_background)")
+        if not interventional and self.model_output != "raw":
+            raise ValueError(f"model_output={self.model_output!r} is available for "
+                             "feature_perturbation='interventional' only")
         check_n_jobs(self.n_jobs)
-        self.forest_ = to_forest(self.model)
-        self.n_features_in_ = self.forest_.n_features
-        self.n_outputs_ = self.forest_.n_outputs
-        if self.forest_.feature_names is not None:
-            self.feature_names_in_ = np.asarray(self.forest_.feature_names, dtype=object)
-        self._tables = _core.build_path_shap_tables(self.forest_.handle)
-        expected = np.asarray(self._tables.expected_value, dtype=np.float64)
-        self.expected_value_ = float(expected[0]) if self.n_outputs_ == 1 else expected
+        forest = to_forest(self.model)
+        self.forest_ = forest
+        self.n_features_in_ = forest.n_features
+        self.n_outputs_ = forest.n_outputs
+        if forest.feature_names is not None:
+            self.feature_names_in_ = np.asarray(forest.feature_names, dtype=object)
+        if interventional:
+            self._transform = _transform_for(forest, self.model_output)
+            self._background = self._rows(X, name="background data")
+            self._build_tables()
+        else:
+            self._transform = "identity"
+            self._tables = _core.build_path_shap_tables(forest.handle)
+        expected: np.ndarray | None = np.asarray(self._tables.expected_value, dtype=np.float64)
+        if self._transform == "logistic":
+            raw = _core.predict_raw(forest.handle, self._background, check_n_jobs(self.n_jobs))
+            expected = (1.0 / (1.0 + np.exp(-raw))).mean(axis=0)
+        elif self._transform != "identity":
+            expected = None  # the loss's base value depends on the label
+        if expected is None:
+            self.expected_value_ = None
+        else:
+            self.expected_value_ = float(expected[0]) if self.n_outputs_ == 1 else expected
         return self
+
+    def _build_tables(self) -> None:
+        if self.feature_perturbation == "interventional":
+            # Transformed outputs are explained per (row, background row) pair and only need the
+            # tree structure; the raw output uses the background statistics.
+            self._tables = _core.build_interventional_tables(
+                self.forest_.handle, self._background, max_table_bytes=int(self._max_table_bytes),
+                max_table_k=int(self._max_table_k), table_ratio=float(self._table_ratio),
+                n_jobs=check_n_jobs(self.n_jobs), statistics=self._transform == "identity")
+        else:
+            self._tables = _core.build_path_shap_tables(self.forest_.handle)
 
     # -- helpers ------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "forest_"):
             raise ValueError("this TreeExplainer is not fitted yet; call fit() first")
 
-    def _rows(self, X: Any) -> np.ndarray:
+    def _rows(self, X: Any, name: str = "X") -> np.ndarray:
         """X as float64 rows in the model's column order (frames are matched by name)."""
         names = feature_names_of(X)
         model_names = self.forest_.feature_names
@@ -103,22 +169,64 @@ class TreeExplainer:
                 X = X[model_names]
             elif not all(_AUTO_NAME.match(n) for n in model_names):
                 missing = sorted(set(model_names) - set(names))[:5]
-                raise ValueError(f"X's columns do not match the model's features (missing e.g. {missing})")
-        return check_rows(X, self.forest_.n_features)
+                raise ValueError(f"{name}'s columns do not match the model's features "
+                                 f"(missing e.g. {missing})")
+        return check_rows(X, self.forest_.n_features, name=name)
 
-    def _path_shap(self, rows: np.ndarray) -> np.ndarray:
-        return _core.path_shap_values(self.forest_.handle, self._tables, rows, check_n_jobs(self.n_jobs))
+    def _values(self, rows: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(phi [n, M, K], base value per row [n, K]) of the explained output."""
+        n_jobs = check_n_jobs(self.n_jobs)
+        if self._transform == "identity":
+            if y is not None:
+                raise ValueError("y is only used with model_output='log_loss', "
+                                 f"not {self.model_output!r}")
+            handle = self.forest_.handle
+            if self.feature_perturbation == "interventional":
+                phi = _core.interventional_shap_values(handle, self._tables, rows, n_jobs)
+            else:
+                phi = _core.path_shap_values(handle, self._tables, rows, n_jobs)
+            expected = np.asarray(self._tables.expected_value)
+            base = np.broadcast_to(expected, (len(rows), self.n_outputs_))
+            return phi, base
+        labels = None
+        if self.model_output == "log_loss":
+            if y is None:
+                raise ValueError("model_output='log_loss' explains the loss of each row: pass its "
+                                 "labels, shap_values(X, y=y)")
+            labels = np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(-1))
+            if labels.shape[0] != len(rows):
+                raise ValueError(f"y has {labels.shape[0]} labels for {len(rows)} rows")
+        elif y is not None:
+            raise ValueError("y is only used with model_output='log_loss', "
+                             f"not {self.model_output!r}")
+        phi, base = _core.pair_shap_values(self.forest_.handle, self._tables, self._background,
+                                           rows, labels, _TRANSFORM_CODES[self._transform], n_jobs)
+        return phi[:, :, None], base[:, None]
+
+    def _output(self, rows: np.ndarray, y: Any) -> np.ndarray:
+        """The explained output T(f(x), y) [n, K]."""
+        raw = _core.predict_raw(self.forest_.handle, rows, check_n_jobs(self.n_jobs))
+        if self._transform == "logistic":
+            return 1.0 / (1.0 + np.exp(-raw))
+        if self._transform == "logistic_nlogloss":
+            labels = np.asarray(y, dtype=np.float64).reshape(-1, 1)
+            return np.logaddexp(0.0, raw) - labels * raw
+        if self._transform == "squared_loss":
+            return (raw - np.asarray(y, dtype=np.float64).reshape(-1, 1)) ** 2
+        return raw
 
     # -- public -------------------------------------------------------------------------------
-    def shap_values(self, X: Any, *, check_additivity: bool = True) -> np.ndarray:
-        """SHAP values of the model's raw output.
+    def shap_values(self, X: Any, y: Any = None, *, check_additivity: bool = True) -> np.ndarray:
+        """SHAP values of the explained output (see ``model_output``).
 
         Parameters
         ----------
         X : array-like of shape (n, M)
             numpy (any real dtype, C or F order), pandas or polars.
+        y : array-like of shape (n,), optional
+            Labels; required for ``model_output="log_loss"`` and rejected otherwise.
         check_additivity : bool, default True
-            Verify ``sum(phi) + expected_value_ == prediction`` for every row and raise if not.
+            Verify ``sum(phi) + base value == explained output`` for every row and raise if not.
 
         Returns
         -------
@@ -126,9 +234,9 @@ class TreeExplainer:
         """
         self._check_fitted()
         rows = self._rows(X)
-        phi = self._path_shap(rows)
+        phi, base = self._values(rows, y)
         if check_additivity:
-            self._check_additivity(rows, phi)
+            self._check_additivity(rows, phi, base, y)
         return phi[:, :, 0] if self.n_outputs_ == 1 else phi
 
     def interaction_nbytes(self, n_rows: int, features: Any = None) -> int:
@@ -171,6 +279,9 @@ class TreeExplainer:
         ((5, 4, 4), True)
         """
         self._check_fitted()
+        if self.feature_perturbation != "tree_path_dependent":
+            raise ValueError("interaction values are available for "
+                             "feature_perturbation='tree_path_dependent'")
         rows = self._rows(X)
         subset = (np.arange(self.n_features_in_, dtype=np.int64) if features is None
                   else self._feature_indices(features))
@@ -207,18 +318,26 @@ class TreeExplainer:
             raise ValueError("features is empty")
         return np.asarray(indices, dtype=np.int64)
 
-    def explain(self, X: Any, *, check_additivity: bool = True) -> Explanation:
-        """SHAP values with their base values, data and feature names as an :class:`Explanation`."""
+    def explain(self, X: Any, y: Any = None, *, check_additivity: bool = True) -> Explanation:
+        """SHAP values with their base values, data and feature names as an :class:`Explanation`.
+
+        ``y`` (labels) is required for ``model_output="log_loss"``, whose base value of each row is
+        the mean loss of the background rows' predictions against that row's label.
+        """
         self._check_fitted()
         rows = self._rows(X)
-        values = self.shap_values(rows, check_additivity=check_additivity)
-        base = np.broadcast_to(np.asarray(self.expected_value_), (len(rows),) + np.shape(self.expected_value_))
+        phi, base = self._values(rows, y)
+        if check_additivity:
+            self._check_additivity(rows, phi, base, y)
+        if self.n_outputs_ == 1:
+            phi, base = phi[:, :, 0], base[:, 0]
         names = self.forest_.feature_names or feature_names_of(X)
-        return Explanation(values, np.array(base), rows, names)
+        return Explanation(phi, np.array(base), rows, names)
 
-    def _check_additivity(self, rows: np.ndarray, phi: np.ndarray) -> None:
-        prediction = _core.predict_raw(self.forest_.handle, rows, check_n_jobs(self.n_jobs))
-        total = phi.sum(axis=1) + np.asarray(self._tables.expected_value)
+    def _check_additivity(self, rows: np.ndarray, phi: np.ndarray, base: np.ndarray,
+                          y: Any) -> None:
+        prediction = self._output(rows, y)
+        total = phi.sum(axis=1) + base
         scale = np.abs(phi).sum(axis=1) + np.abs(prediction) + 1.0
         error = np.abs(total - prediction) / scale
         if np.max(error) > 1e-9:
@@ -235,9 +354,40 @@ class TreeExplainer:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("model_output", "raw")  # pickled before interventional support
+        state.setdefault("_transform", "identity")
         self.__dict__.update(state)
         if "forest_" in state:
-            self._tables = _core.build_path_shap_tables(self.forest_.handle)
+            self._build_tables()
+
+
+_TRANSFORM_CODES = {"identity": 0, "logistic": 1, "logistic_nlogloss": 2, "squared_loss": 3}
+
+
+def _transform_for(forest: Forest, model_output: str) -> str:
+    """The output transform of shap's interventional explanations for this model and output."""
+    if model_output == "raw":
+        return "identity"
+    one = forest.n_outputs == 1
+    if model_output == "probability":
+        if forest.link == "identity":
+            return "identity"  # the raw output already is the probability (e.g. random forests)
+        if forest.link == "logistic" and one:
+            return "logistic"
+        raise ValueError(
+            "model_output='probability' is supported for models with a logistic link and one "
+            f"output (binary classifiers) or an identity link, not for link={forest.link!r} with "
+            f"{forest.n_outputs} outputs; explain model_output='raw' (the margin) instead"
+        )
+    if forest.link == "logistic" and one:
+        return "logistic_nlogloss"
+    if forest.link == "identity" and one:
+        return "squared_loss"
+    raise ValueError(
+        "model_output='log_loss' is supported for binary classifiers (logistic link, log loss) "
+        "and one-output regressors (identity link, squared error), not for "
+        f"link={forest.link!r} with {forest.n_outputs} outputs"
+    )
 
 
 def _format_bytes(n: float) -> str:

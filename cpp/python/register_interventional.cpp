@@ -1,0 +1,112 @@
+// Interventional (background-data) TreeSHAP.
+#include <optional>
+
+#include <pybind11/stl.h>
+
+#include "bindings.hpp"
+#include "xplain/interventional.hpp"
+
+namespace xplain_py {
+
+void register_interventional(py::module_& m) {
+  py::class_<xplain::InterventionalTables>(
+      m, "InterventionalTables", "Background statistics of interventional TreeSHAP for one Forest.")
+      .def_property_readonly("expected_value",
+                             [](const xplain::InterventionalTables& t) {
+                               return py::array_t<double>(static_cast<py::ssize_t>(t.expected.size()),
+                                                          t.expected.data());
+                             })
+      .def_property_readonly("n_background", [](const xplain::InterventionalTables& t) { return t.n_background; })
+      .def_property_readonly("n_table_leaves", [](const xplain::InterventionalTables& t) { return t.n_table_leaves; })
+      .def_property_readonly("n_pattern_leaves",
+                             [](const xplain::InterventionalTables& t) { return t.n_pattern_leaves; })
+      .def_property_readonly("table_bytes",
+                             [](const xplain::InterventionalTables& t) { return int64_t(8) * int64_t(t.table.size()); })
+      .def_property_readonly("nbytes", &xplain::InterventionalTables::nbytes);
+
+  m.def(
+      "build_interventional_tables",
+      [](const ForestHandle& forest, const py::array& background, int64_t max_table_bytes, int max_table_k,
+         double table_ratio, int n_jobs, bool statistics) {
+        const auto& f = forest.view();
+        auto rows = checked_rows(background, f.n_features);
+        const int64_t n = rows.shape(0);
+        if (n < 1) throw py::value_error("the background data has no rows");
+        xplain::InterventionalOptions options;
+        options.max_table_bytes = max_table_bytes;
+        options.max_table_k = max_table_k;
+        options.table_ratio = table_ratio;
+        options.statistics = statistics;
+        const double* b = rows.data();
+        xplain::InterventionalTables tables;
+        try {
+          // Safe without the GIL: reads the immutable forest and `rows` (owned here for the whole
+          // call) and writes only the local `tables`; workers touch no Python object.
+          run_without_gil([&] {
+            tables = xplain::build_interventional_tables(f, b, n, options, n_jobs, python_interrupt_check());
+          });
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(e.what());
+        }
+        return tables;
+      },
+      py::arg("forest"), py::arg("background"), py::arg("max_table_bytes") = int64_t(1) << 30,
+      py::arg("max_table_k") = 16, py::arg("table_ratio") = 16.0, py::arg("n_jobs") = 1,
+      py::arg("statistics") = true,
+      "Fit interventional TreeSHAP to float64 background rows (per-leaf pattern tables).");
+
+  m.def(
+      "interventional_shap_values",
+      [](const ForestHandle& forest, const xplain::InterventionalTables& tables, const py::array& X, int n_jobs) {
+        const auto& f = forest.view();
+        auto rows = checked_rows(X, f.n_features);
+        const int64_t n = rows.shape(0);
+        py::array_t<double> phi({n, f.n_features, f.n_outputs});
+        const double* x = rows.data();
+        double* out = phi.mutable_data();
+        // Safe without the GIL: forest and tables are immutable and held by the caller's
+        // references; workers write disjoint row slices of `phi`, owned here.
+        run_without_gil(
+            [&] { xplain::interventional_shap_values(f, tables, x, n, out, n_jobs, python_interrupt_check()); });
+        return phi;
+      },
+      py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("n_jobs") = 1,
+      "Interventional SHAP values of the raw output [n_rows, n_features, n_outputs] for float64 rows X.");
+
+  m.def(
+      "pair_shap_values",
+      [](const ForestHandle& forest, const xplain::InterventionalTables& tables, const py::array& background,
+         const py::array& X, std::optional<carray<double>> y, int transform, int n_jobs) {
+        const auto& f = forest.view();
+        auto rows = checked_rows(X, f.n_features);
+        auto bg = checked_rows(background, f.n_features);
+        const int64_t n = rows.shape(0), R = bg.shape(0);
+        if (transform < 0 || transform > 3) throw py::value_error("unknown output transform");
+        if (y && y->size() != n) throw py::value_error("y needs one label per row of X");
+        py::array_t<double> phi({n, f.n_features});
+        py::array_t<double> base(n);
+        const double* x = rows.data();
+        const double* b = bg.data();
+        const double* yp = y ? y->data() : nullptr;
+        double* out = phi.mutable_data();
+        double* bo = base.mutable_data();
+        try {
+          // Safe without the GIL: forest and tables are immutable and held by the caller; rows,
+          // background, y, phi and base are owned here for the whole call; workers write disjoint
+          // row slices of phi and base.
+          run_without_gil([&] {
+            xplain::pair_shap_values(f, tables, b, R, x, yp, n, static_cast<xplain::OutputTransform>(transform), out,
+                                     bo, n_jobs, python_interrupt_check());
+          });
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(e.what());
+        }
+        return py::make_tuple(phi, base);
+      },
+      py::arg("forest"), py::arg("tables"), py::arg("background"), py::arg("X"), py::arg("y"),
+      py::arg("transform"), py::arg("n_jobs") = 1,
+      "(phi [n_rows, n_features], base [n_rows]) of a transformed one-output model, per (row, background row) "
+      "pair as the shap package defines it; transform: 1 logistic, 2 logistic log loss, 3 squared loss.");
+}
+
+}  // namespace xplain_py

@@ -1,0 +1,303 @@
+"""Interventional (background-data) TreeSHAP against brute force and the shap package."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import brute_force_interventional_shap, random_forest
+from test_treeshap import rows_for
+
+import xplain_fast as xf
+from xplain_fast import _core
+
+FORCE_PATTERNS = {"_max_table_bytes": 0}  # every leaf uses the per-pattern fallback
+
+
+def explainer(model, background, *, model_output="raw", n_jobs=None, **knobs):
+    ex = xf.TreeExplainer(
+        model, feature_perturbation="interventional", model_output=model_output, n_jobs=n_jobs
+    )
+    for name, value in knobs.items():
+        setattr(ex, name, value)
+    return ex.fit(background)
+
+
+def phi3(ex, X, **kw):
+    return ex.shap_values(X, **kw).reshape(len(X), ex.n_features_in_, ex.n_outputs_)
+
+
+@settings(max_examples=300)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_features=st.integers(1, 5),
+    n_trees=st.integers(1, 3),
+    max_nodes=st.integers(1, 31),
+    n_outputs=st.integers(1, 3),
+    n_background=st.integers(1, 12),
+    vector_leaves=st.booleans(),
+    nan_rules=st.booleans(),
+    categorical=st.booleans(),
+    chain=st.booleans(),
+    patterns=st.booleans(),
+)
+def test_matches_brute_force_on_random_forests(
+    seed,
+    n_features,
+    n_trees,
+    max_nodes,
+    n_outputs,
+    n_background,
+    vector_leaves,
+    nan_rules,
+    categorical,
+    chain,
+    patterns,
+):
+    rng = np.random.default_rng(seed)
+    forest = random_forest(
+        rng,
+        n_features=n_features,
+        n_trees=n_trees,
+        max_nodes=max_nodes,
+        n_outputs=n_outputs,
+        vector_leaves=vector_leaves,
+        nan_rules=nan_rules,
+        categorical=categorical,
+        chain=chain,
+    )
+    X = rows_for(forest, rng, 3)
+    background = rows_for(forest, rng, n_background)
+    ex = explainer(forest, background, **(FORCE_PATTERNS if patterns else {"_table_ratio": 1e9}))
+    if patterns:
+        assert ex._tables.n_table_leaves == 0
+    phi = phi3(ex, X)
+    for r, x in enumerate(X):
+        expected_phi, expected_base = brute_force_interventional_shap(forest, x, background)
+        np.testing.assert_allclose(phi[r], expected_phi, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(
+            np.atleast_1d(ex.expected_value_), expected_base, rtol=0, atol=1e-10
+        )
+
+
+def test_table_and_pattern_paths_agree_on_deep_trees():
+    """Depth ~30, repeated features: tables for the shallow leaves, patterns for the deep ones."""
+    rng = np.random.default_rng(1)
+    forest = random_forest(rng, n_features=10, n_trees=4, max_nodes=61, chain=True, nan_rules=True)
+    X, background = rows_for(forest, rng, 40), rows_for(forest, rng, 30)
+    mixed = explainer(forest, background)  # 2^k <= 16 R: tables up to k = 8 unique features
+    assert mixed._tables.n_table_leaves > 0 and mixed._tables.n_pattern_leaves > 0
+    patterns = explainer(forest, background, **FORCE_PATTERNS)
+    np.testing.assert_allclose(mixed.shap_values(X), patterns.shap_values(X), rtol=0, atol=1e-12)
+    small_budget = explainer(forest, background, _max_table_bytes=20_000)
+    assert 0 < small_budget._tables.table_bytes <= 20_000
+    np.testing.assert_allclose(
+        small_budget.shap_values(X), patterns.shap_values(X), rtol=0, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("n_features", [12, 90])
+def test_deep_chains_match_the_per_pair_algorithm(n_features):
+    """More than 64 unique features on a path (multi-word masks) against an independent algorithm:
+    the per-(row, background row) walk with the identity transform."""
+    rng = np.random.default_rng(n_features)
+    forest = random_forest(rng, n_features=n_features, n_trees=2, max_nodes=301, chain=True)
+    X, background = rows_for(forest, rng, 6), rows_for(forest, rng, 25)
+    background[:, :] = np.where(rng.random(background.shape) < 0.8, X[0], background)  # near x
+    ex = explainer(forest, background)
+    phi = ex.shap_values(X)
+    pair, base = _core.pair_shap_values(forest.handle, ex._tables, ex._background, X, None, 0, 1)
+    np.testing.assert_allclose(phi, pair, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(base, ex.expected_value_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(phi.sum(axis=1) + ex.expected_value_, forest.predict(X), atol=1e-10)
+
+
+@pytest.mark.parametrize("model_output", ["raw", "probability"])
+@pytest.mark.parametrize("n_jobs", [2, -1])
+def test_bitwise_identical_for_any_n_jobs(n_jobs, model_output):
+    rng = np.random.default_rng(3)
+    forest = random_forest(rng, n_features=6, n_trees=20, max_nodes=61, n_outputs=1)
+    forest.link = "logistic"
+    X, background = rows_for(forest, rng, 333), rows_for(forest, rng, 150)
+    serial = explainer(forest, background, model_output=model_output, n_jobs=1).shap_values(X)
+    parallel = explainer(forest, background, model_output=model_output, n_jobs=n_jobs)
+    assert np.array_equal(parallel.shap_values(X), serial)
+    assert np.array_equal(parallel.shap_values(X[5:]), serial[5:])
+
+
+def test_additivity_pickle_frames_and_explanation():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(5)
+    forest = random_forest(rng, n_features=4, n_trees=5, max_nodes=31, n_outputs=2)
+    X, background = rows_for(forest, rng, 30), rows_for(forest, rng, 64)
+    ex = explainer(forest, pd.DataFrame(background, columns=list("abcd")))
+    phi = ex.shap_values(X)
+    assert phi.shape == (30, 4, 2)
+    np.testing.assert_allclose(
+        ex.expected_value_, forest.predict(background).mean(axis=0), atol=1e-12
+    )
+    np.testing.assert_allclose(phi.sum(axis=1) + ex.expected_value_, forest.predict(X), atol=1e-10)
+    exp = ex.explain(X)
+    np.testing.assert_array_equal(exp.values, phi)
+    np.testing.assert_array_equal(exp.base_values[7], ex.expected_value_)
+    clone = pickle.loads(pickle.dumps(ex))
+    np.testing.assert_array_equal(clone.shap_values(X), phi)
+
+
+def test_probability_and_log_loss_are_additive():
+    rng = np.random.default_rng(6)
+    forest = random_forest(rng, n_features=5, n_trees=6, max_nodes=31, nan_rules=True)
+    forest.link = "logistic"
+    X, background = rows_for(forest, rng, 20), rows_for(forest, rng, 40)
+    y = (rng.random(20) < 0.5).astype(float)
+    raw = forest.predict(X)
+    proba = explainer(forest, background, model_output="probability")
+    phi = proba.shap_values(X)
+    np.testing.assert_allclose(
+        phi.sum(axis=1) + proba.expected_value_, 1 / (1 + np.exp(-raw)), atol=1e-12
+    )
+    loss = explainer(forest, background, model_output="log_loss")
+    assert loss.expected_value_ is None
+    exp = loss.explain(X, y)
+    np.testing.assert_allclose(
+        exp.values.sum(axis=1) + exp.base_values, np.logaddexp(0, raw) - y * raw, atol=1e-12
+    )
+    forest.link = "identity"
+    sq = explainer(forest, background, model_output="log_loss").explain(X, y)
+    np.testing.assert_allclose(sq.values.sum(axis=1) + sq.base_values, (raw - y) ** 2, atol=1e-10)
+
+
+def test_errors():
+    rng = np.random.default_rng(9)
+    forest = random_forest(rng, n_features=4, n_trees=2, max_nodes=9)
+    with pytest.raises(ValueError, match="needs background data"):
+        xf.TreeExplainer(forest, feature_perturbation="interventional").fit()
+    with pytest.raises(ValueError, match="expects 4"):
+        explainer(forest, np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="no rows"):
+        explainer(forest, np.zeros((0, 4)))
+    with pytest.raises(ValueError, match="2-D"):
+        explainer(forest, np.zeros(4))
+    with pytest.raises(ValueError, match="interventional' only"):
+        xf.TreeExplainer(forest, model_output="probability").fit()
+    with pytest.raises(ValueError, match="model_output='bogus'"):
+        explainer(forest, np.zeros((3, 4)), model_output="bogus")
+    with pytest.raises(ValueError, match="logistic link"):
+        explainer(
+            random_forest(rng, n_features=4, n_trees=2, max_nodes=9, n_outputs=2),
+            np.zeros((3, 4)),
+            model_output="log_loss",
+        )
+    ex = explainer(forest, np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="tree_path_dependent"):
+        ex.shap_interaction_values(np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="only used with model_output='log_loss'"):
+        ex.shap_values(np.zeros((1, 4)), y=[1.0])
+    loss = explainer(forest, np.zeros((3, 4)), model_output="log_loss")
+    with pytest.raises(ValueError, match="pass its labels"):
+        loss.shap_values(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="2 rows"):
+        loss.shap_values(np.zeros((2, 4)), y=[1.0])
+
+
+# -- the shap package ------------------------------------------------------------------------
+shap = pytest.importorskip("shap")
+
+# shap's interventional kernel (tree_shap_indep) accumulates in float32, so it agrees with exact
+# values to ~1e-7 relative (its own additivity error is of that size); we compare at 1e-6 x scale.
+SHAP_RTOL = 1e-6
+
+
+def continuous_data(n=300, nan=False):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 6))
+    y = 2 * X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=n) * 0.1
+    c = (X[:, 0] + rng.normal(size=n) > 0).astype(int)
+    if nan:
+        X[rng.random(X.shape) < 0.1] = np.nan
+    return X, y, c
+
+
+def assert_close_to_shap(ours, theirs):
+    theirs = np.asarray(theirs)
+    scale = max(1.0, float(np.abs(theirs).max()))
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=SHAP_RTOL * scale)
+
+
+def sklearn_models():
+    from sklearn.ensemble import (
+        ExtraTreesRegressor,
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+
+    return {
+        "RandomForestRegressor": (RandomForestRegressor(15, max_depth=8, random_state=0), "y"),
+        "ExtraTreesRegressor": (ExtraTreesRegressor(10, max_depth=8, random_state=0), "y"),
+        "GradientBoostingRegressor": (
+            GradientBoostingRegressor(n_estimators=30, random_state=0),
+            "y",
+        ),
+        "GradientBoostingClassifier": (
+            GradientBoostingClassifier(n_estimators=20, random_state=0),
+            "c",
+        ),
+        "RandomForestClassifier": (RandomForestClassifier(10, max_depth=6, random_state=0), "c"),
+    }
+
+
+@pytest.mark.parametrize("name", list(sklearn_models()))
+def test_matches_shap_on_sklearn_models(name):
+    model, target = sklearn_models()[name]
+    X, y, c = continuous_data()
+    model.fit(X, y if target == "y" else c)
+    background = X[:60]
+    ex = explainer(model, background)
+    ours = ex.shap_values(X[100:160])
+    reference = shap.TreeExplainer(model, data=background, feature_perturbation="interventional")
+    theirs = reference.shap_values(X[100:160])
+    if ours.ndim == 3 and np.ndim(theirs) == 3 and np.shape(theirs)[1] != ours.shape[1]:
+        theirs = np.moveaxis(theirs, 0, -1)
+    assert_close_to_shap(ours, theirs)
+    np.testing.assert_allclose(ex.expected_value_, reference.expected_value, atol=1e-10)
+
+
+@pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logistic"])
+def test_matches_shap_on_xgboost_with_nans(objective):
+    xgb = pytest.importorskip("xgboost")
+    X, y, c = continuous_data(nan=True)
+    model = (xgb.XGBRegressor if objective.startswith("reg") else xgb.XGBClassifier)(
+        n_estimators=30, max_depth=5, objective=objective
+    ).fit(X, y if objective.startswith("reg") else c)
+    background, rows = X[:50], X[100:140]
+    labels = (y if objective.startswith("reg") else c)[100:140].astype(float)
+    outputs = ["raw", "log_loss"] + (["probability"] if objective.startswith("binary") else [])
+    for model_output in outputs:
+        kw = {"y": labels} if model_output == "log_loss" else {}
+        ex = explainer(model, background, model_output=model_output)
+        exp = ex.explain(rows, **kw)
+        reference = shap.TreeExplainer(
+            model, data=background, feature_perturbation="interventional", model_output=model_output
+        )
+        assert_close_to_shap(exp.values, reference.shap_values(rows, **kw))
+        base = reference.expected_value
+        base = base(labels[0]) if callable(base) else base
+        np.testing.assert_allclose(exp.base_values[0], base, rtol=1e-6)
+
+
+def test_matches_shap_on_lightgbm():
+    pytest.importorskip("xplain_fast.models.lightgbm")
+    lgb = pytest.importorskip("lightgbm")
+    X, y, _ = continuous_data(nan=True)
+    model = lgb.LGBMRegressor(n_estimators=30, num_leaves=15, verbose=-1).fit(X, y)
+    background, rows = X[:50], X[100:140]
+    ours = explainer(model, background).shap_values(rows)
+    theirs = shap.TreeExplainer(
+        model, data=background, feature_perturbation="interventional"
+    ).shap_values(rows)
+    assert_close_to_shap(ours, theirs)
