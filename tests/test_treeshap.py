@@ -202,7 +202,8 @@ def test_every_instruction_set_gives_identical_bits(tmp_path):
         "ex.shap_interaction_values(X).ravel()]))"
     )
     for isa in ("baseline", "avx2", "avx512"):
-        subprocess.run([sys.executable, "-c", script, str(tmp_path), isa], check=True,
+        # run outside the repository so that the installed package, not the source tree, is imported
+        subprocess.run([sys.executable, "-c", script, str(tmp_path), isa], check=True, cwd=tmp_path,
                        env={**os.environ, "XPLAIN_ISA": isa})
     baseline = np.load(tmp_path / "baseline.npy")
     for isa in ("avx2", "avx512"):
