@@ -5,4 +5,5 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "xplain-fast compiled core (private: use the xplain_fast package)";
   xplain_py::register_forest(m);
   xplain_py::register_treeshap(m);
+  xplain_py::register_permutation(m);
 }
