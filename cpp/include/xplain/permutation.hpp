@@ -359,16 +359,17 @@ inline void predict_sum(const ForestView& f, const double* value, const double* 
   parallel_for_chunks(
       n_chunks, resolve_threads(n_jobs, n_chunks),
       [&](int64_t chunk) {
+        // Trees outer, rows inner: a tree stays in cache for the chunk; every row still adds
+        // the trees in index order.
         const int64_t r0 = chunk * kRowChunk, r1 = std::min(n, r0 + kRowChunk);
-        for (int64_t r = r0; r < r1; ++r) {
-          double* o = out + r * K;
-          for (int64_t k = 0; k < K; ++k) o[k] = f.base_value[k];
-          for (int64_t t = 0; t < f.n_trees; ++t) {
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t k = 0; k < K; ++k) out[r * K + k] = f.base_value[k];
+        for (int64_t t = 0; t < f.n_trees; ++t)
+          for (int64_t r = r0; r < r1; ++r) {
             const double* v = value + f.leaf_of(t, X + r * M) * W;
-            double* ot = o + f.tree_output[t];
+            double* ot = out + r * K + f.tree_output[t];
             for (int64_t c = 0; c < W; ++c) ot[c] += v[c];
           }
-        }
       },
       interrupted);
 }
@@ -376,7 +377,10 @@ inline void predict_sum(const ForestView& f, const double* value, const double* 
 /// The permutation problem: rows, permutations and column groups.
 struct PermutationInput {
   const double* value = nullptr;  ///< [n_nodes, value_width]: the per-tree terms to sum
-  bool exact_order = true;        ///< re-sum changed rows over all trees (else add leaf deltas)
+  /// Changed rows get base + (new - old leaf values). With exact_order, rows whose result could
+  /// tie (argmax between classes, equal ROC scores) within the round-off of that update are
+  /// re-summed over all trees in tree order, as the library sums them, so ties break exactly.
+  bool exact_order = true;
   const double* X = nullptr;      ///< evaluated rows [n_rows, n_features], C order
   int64_t n_rows = 0;
   const int64_t* perms = nullptr; ///< [n_repeats, n_rows]: permuted row r takes the group's columns from row perms[r*n+i]
@@ -391,13 +395,42 @@ namespace detail {
 /// Everything a task needs that does not depend on the permutation.
 struct PermutationPlan {
   std::vector<int32_t> leaves;        ///< [n, T] baseline leaf
-  std::vector<double> leaf_value;     ///< [n, T, W] baseline leaf values (exact mode)
+  double tie_bound = 0.0;             ///< bound on |delta update - tree-order sum| of a raw output
   std::vector<double> base_raw;       ///< [n, K]
   std::vector<int64_t> path_offset;   ///< per node: start of its root path (leaves only)
   std::vector<int32_t> path_length;
   std::vector<int32_t> path_nodes;    ///< internal nodes root -> leaf, for every leaf
-  std::vector<int64_t> rows_offset;   ///< [(T * M) + 1]: rows whose path tests feature j in tree t
-  std::vector<int32_t> rows;
+  // Per leaf and distinct feature on its path: the path's nodes testing it (depth order) and the
+  // child the path takes there.
+  struct LeafFeature {
+    int32_t feature, begin, end, leaf;
+    // When every node of the segment is a plain numeric split with the NaN-follows-default rule,
+    // the values that keep the path form an interval: (lo, hi] for "<=" ([lo, hi) for "<"),
+    // and NaN keeps it iff nan_stays.
+    double lo, hi;
+    uint8_t simple, nan_stays;
+  };
+  std::vector<int64_t> lf_offset;     ///< per node: its LeafFeature entries [lf_offset[v], lf_offset[v+1])
+  std::vector<LeafFeature> lf;
+  std::vector<int32_t> seg_node, seg_next;
+  /// (tree, feature) -> rows whose path tests the feature, ascending, with their LeafFeature.
+  struct RowEntry {
+    int32_t row, lf;
+    // The interval of LeafFeature lf shrunk to float bounds (an inner approximation: a value
+    // inside surely keeps the path; outside, the segment decides). NaN lo: no interval.
+    float lo, hi;
+  };
+  std::vector<float> lf_lo, lf_hi;
+  /// The nodes packed one per cache-line slot for re-routing: children, feature, threshold;
+  /// plain = numeric split whose NaN follows default_left (others ask ForestView::goes_left).
+  struct PackedNode {
+    double threshold;
+    int32_t left, right, feature;
+    uint8_t default_left, plain;
+  };
+  std::vector<PackedNode> nodes;
+  std::vector<int64_t> rows_offset;   ///< [(T * M) + 1]
+  std::vector<RowEntry> rows;
 };
 
 inline PermutationPlan build_plan(const ForestView& f, const PermutationInput& in, int n_jobs,
@@ -419,65 +452,116 @@ inline PermutationPlan build_plan(const ForestView& f, const PermutationInput& i
     p.path_length[v] = static_cast<int32_t>(up.size());
     p.path_nodes.insert(p.path_nodes.end(), up.rbegin(), up.rend());
   }
-  // Distinct features per leaf path.
-  std::vector<int64_t> feat_offset(static_cast<size_t>(f.n_nodes) + 1, 0);
-  std::vector<int32_t> feats;
+  // Per leaf: its distinct path features, each with the path nodes testing it.
+  p.lf_offset.assign(static_cast<size_t>(f.n_nodes) + 1, 0);
   {
-    std::vector<int64_t> seen(static_cast<size_t>(M), -1);
+    std::vector<std::pair<int32_t, int32_t>> by_feature;  // (feature, position on the path)
     for (int64_t v = 0; v < f.n_nodes; ++v) {
-      feat_offset[v] = static_cast<int64_t>(feats.size());
+      p.lf_offset[v] = static_cast<int64_t>(p.lf.size());
       if (f.left[v] >= 0) continue;
       const int32_t* path = p.path_nodes.data() + p.path_offset[v];
-      for (int32_t k = 0; k < p.path_length[v]; ++k) {
-        const int32_t j = f.feature[path[k]];
-        if (seen[j] != v) {
-          seen[j] = v;
-          feats.push_back(j);
-        }
+      const int32_t len = p.path_length[v];
+      by_feature.clear();
+      for (int32_t k = 0; k < len; ++k) by_feature.emplace_back(f.feature[path[k]], k);
+      std::stable_sort(by_feature.begin(), by_feature.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (size_t q = 0; q < by_feature.size(); ++q) {
+        const int32_t j = by_feature[q].first, k = by_feature[q].second;
+        if (q == 0 || by_feature[q - 1].first != j)
+          p.lf.push_back({j, static_cast<int32_t>(p.seg_node.size()), 0, static_cast<int32_t>(v),
+                          -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity(), 1, 1});
+        const int32_t node = path[k], next = k + 1 < len ? path[k + 1] : static_cast<int32_t>(v);
+        p.seg_node.push_back(node);
+        p.seg_next.push_back(next);
+        auto& e = p.lf.back();
+        e.end = static_cast<int32_t>(p.seg_node.size());
+        const bool went_left = next == f.left[node];
+        if ((f.cat_offset && f.cat_offset[node] >= 0) || (f.missing_rule && f.missing_rule[node] != kNaNDefault))
+          e.simple = 0;
+        if (went_left) e.hi = std::min(e.hi, f.threshold[node]);
+        else e.lo = std::max(e.lo, f.threshold[node]);
+        if ((f.default_left[node] != 0) != went_left) e.nan_stays = 0;
       }
     }
-    feat_offset[f.n_nodes] = static_cast<int64_t>(feats.size());
+    p.lf_offset[f.n_nodes] = static_cast<int64_t>(p.lf.size());
   }
   // Baseline leaves, leaf values and raw sums of the evaluated rows.
   p.leaves.resize(static_cast<size_t>(n * T));
-  if (in.exact_order) p.leaf_value.resize(static_cast<size_t>(n * T * W));
+  {
+    double max_abs = 0.0;
+    for (int64_t v = 0; v < f.n_nodes; ++v)
+      if (f.left[v] < 0)
+        for (int64_t c = 0; c < W; ++c) max_abs = std::max(max_abs, std::fabs(in.value[v * W + c]));
+    double base_abs = 0.0;
+    for (int64_t k = 0; k < K; ++k) base_abs = std::max(base_abs, std::fabs(f.base_value[k]));
+    // Both sums carry at most (T + 2) roundings of magnitude <= eps * (|base| + T max|v|)
+    // (a delta update adds two per changed tree, each bounded likewise); a factor 8 to spare.
+    const double mag = base_abs + static_cast<double>(T) * max_abs;
+    p.tie_bound = 8.0 * static_cast<double>(2 * T + 4) * std::numeric_limits<double>::epsilon() * mag;
+  }
   p.base_raw.resize(static_cast<size_t>(n * K));
   const int64_t n_chunks = (n + kRowChunk - 1) / kRowChunk;
   parallel_for_chunks(
       n_chunks, resolve_threads(n_jobs, n_chunks),
       [&](int64_t chunk) {
         const int64_t r0 = chunk * kRowChunk, r1 = std::min(n, r0 + kRowChunk);
-        for (int64_t r = r0; r < r1; ++r) {
-          double* o = p.base_raw.data() + r * K;
-          for (int64_t k = 0; k < K; ++k) o[k] = f.base_value[k];
-          for (int64_t t = 0; t < T; ++t) {
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t k = 0; k < K; ++k) p.base_raw[r * K + k] = f.base_value[k];
+        for (int64_t t = 0; t < T; ++t)  // trees outer: each stays in cache for the chunk
+          for (int64_t r = r0; r < r1; ++r) {
             const int64_t leaf = f.leaf_of(t, in.X + r * M);
             p.leaves[r * T + t] = static_cast<int32_t>(leaf);
             const double* v = in.value + leaf * W;
-            if (in.exact_order)
-              std::copy(v, v + W, p.leaf_value.begin() + (r * T + t) * W);
-            double* ot = o + f.tree_output[t];
+            double* ot = p.base_raw.data() + r * K + f.tree_output[t];
             for (int64_t c = 0; c < W; ++c) ot[c] += v[c];
           }
+      },
+      interrupted);
+  p.nodes.resize(static_cast<size_t>(f.n_nodes));
+  for (int64_t v = 0; v < f.n_nodes; ++v) {
+    const bool plain = !(f.cat_offset && f.cat_offset[v] >= 0) && !(f.missing_rule && f.missing_rule[v] != kNaNDefault);
+    p.nodes[v] = {f.threshold[v], f.left[v], f.right[v], f.feature[v], f.default_left[v], static_cast<uint8_t>(plain)};
+  }
+  // float inner bounds of the intervals
+  p.lf_lo.resize(p.lf.size());
+  p.lf_hi.resize(p.lf.size());
+  for (size_t q = 0; q < p.lf.size(); ++q) {
+    const auto& e = p.lf[q];
+    if (!e.simple) {
+      p.lf_lo[q] = p.lf_hi[q] = std::numeric_limits<float>::quiet_NaN();
+      continue;
+    }
+    float lo = static_cast<float>(e.lo), hi = static_cast<float>(e.hi);
+    if (static_cast<double>(lo) < e.lo) lo = std::nextafter(lo, std::numeric_limits<float>::infinity());
+    if (static_cast<double>(hi) > e.hi) hi = std::nextafter(hi, -std::numeric_limits<float>::infinity());
+    p.lf_lo[q] = lo;
+    p.lf_hi[q] = hi;
+  }
+  // (tree, feature) -> rows whose path tests the feature, in row order; counted, then filled,
+  // tree by tree in parallel (each tree owns its slice of the CSR).
+  p.rows_offset.assign(static_cast<size_t>(T * M + 1), 0);
+  parallel_for_chunks(
+      T, resolve_threads(n_jobs, T),
+      [&](int64_t t) {
+        for (int64_t r = 0; r < n; ++r) {
+          const int32_t leaf = p.leaves[r * T + t];
+          for (int64_t q = p.lf_offset[leaf]; q < p.lf_offset[leaf + 1]; ++q) ++p.rows_offset[t * M + p.lf[q].feature + 1];
         }
       },
       interrupted);
-  // (tree, feature) -> rows whose path tests the feature, in row order.
-  p.rows_offset.assign(static_cast<size_t>(T * M + 1), 0);
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t t = 0; t < T; ++t) {
-      const int32_t leaf = p.leaves[r * T + t];
-      for (int64_t q = feat_offset[leaf]; q < feat_offset[leaf + 1]; ++q) ++p.rows_offset[t * M + feats[q] + 1];
-    }
   for (int64_t q = 0; q < T * M; ++q) p.rows_offset[q + 1] += p.rows_offset[q];
   p.rows.resize(static_cast<size_t>(p.rows_offset[T * M]));
-  std::vector<int64_t> fill(p.rows_offset.begin(), p.rows_offset.end() - 1);
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t t = 0; t < T; ++t) {
-      const int32_t leaf = p.leaves[r * T + t];
-      for (int64_t q = feat_offset[leaf]; q < feat_offset[leaf + 1]; ++q)
-        p.rows[fill[t * M + feats[q]]++] = static_cast<int32_t>(r);
-    }
+  parallel_for_chunks(
+      T, resolve_threads(n_jobs, T),
+      [&](int64_t t) {
+        std::vector<int64_t> fill(p.rows_offset.begin() + t * M, p.rows_offset.begin() + (t + 1) * M);
+        for (int64_t r = 0; r < n; ++r) {
+          const int32_t leaf = p.leaves[r * T + t];
+          for (int64_t q = p.lf_offset[leaf]; q < p.lf_offset[leaf + 1]; ++q)
+            p.rows[fill[p.lf[q].feature]++] = {static_cast<int32_t>(r), static_cast<int32_t>(q), p.lf_lo[q], p.lf_hi[q]};
+        }
+      },
+      interrupted);
   return p;
 }
 
@@ -514,6 +598,19 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
         throw std::invalid_argument("class index out of range");
 
   const detail::PermutationPlan plan = detail::build_plan(f, in, n_jobs, interrupted);
+  // Models that compare float32(x) only need the rows as float32: half the memory traffic.
+  std::vector<float> X32;
+  if (f.float32_input) X32.assign(in.X, in.X + n * M);
+  // Columns of the prepared values, for reading one permuted column cheaply.
+  std::vector<double> XT(static_cast<size_t>(n * M));
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < M; ++j) XT[j * n + r] = f.prepare(in.X[r * M + j]);
+  // A task that changes no leaf scores the baseline rows.
+  std::vector<double> base_scores(static_cast<size_t>(n_metrics));
+  {
+    ScoreScratch scratch;
+    score_raw(spec, plan.base_raw.data(), n, K, base_scores.data(), scratch);
+  }
 
   struct Change {
     int32_t row, tree, leaf;
@@ -532,29 +629,116 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
         std::vector<Change> changes;
         std::vector<int32_t> affected;
 
-        for (int64_t t = 0; t < T; ++t) {
-          // rows of tree t whose path tests a column of the group
-          const int32_t* rows_begin;
-          const int32_t* rows_end;
-          if (n_cols == 1) {
-            rows_begin = plan.rows.data() + plan.rows_offset[t * M + cols[0]];
-            rows_end = plan.rows.data() + plan.rows_offset[t * M + cols[0] + 1];
-          } else {
-            affected.clear();
-            for (int64_t q = 0; q < n_cols; ++q)
-              for (int64_t e = plan.rows_offset[t * M + cols[q]]; e < plan.rows_offset[t * M + cols[q] + 1]; ++e) {
-                const int32_t r = plan.rows[e];
-                if (stamp[r] != t) {
-                  stamp[r] = static_cast<int32_t>(t);
-                  affected.push_back(r);
+        // Re-routes row r of tree t from `node` with the group's columns taken from row perm[r].
+        auto finish = [&](int64_t r, int64_t node) {
+          if (f.float32_input) {
+            const float* xo = X32.data() + r * M;
+            const float* xp = X32.data() + perm[r] * M;
+            while (f.left[node] >= 0) {
+              const int32_t j = f.feature[node];
+              const double x = in_group[j] ? xp[j] : xo[j];
+              node = f.goes_left(node, x) ? f.left[node] : f.right[node];
+            }
+            return node;
+          }
+          const double* xo = in.X + r * M;
+          const double* xp = in.X + perm[r] * M;
+          while (f.left[node] >= 0) {
+            const int32_t j = f.feature[node];
+            const double x = in_group[j] ? xp[j] : xo[j];
+            node = f.goes_left(node, f.prepare(x)) ? f.left[node] : f.right[node];
+          }
+          return node;
+        };
+        // Rows that left their path in the current tree: finished together, several at a time,
+        // so that their independent memory accesses overlap.
+        struct Pending {
+          int32_t row, node, old_leaf;
+        };
+        std::vector<Pending> pending;
+        auto finish_pending = [&](int64_t t) {
+          constexpr int kLanes = 16;
+          const size_t P = pending.size();
+          for (size_t b = 0; b < P; b += kLanes) {
+            const int cnt = static_cast<int>(std::min<size_t>(kLanes, P - b));
+            int64_t node[kLanes];
+            for (int k = 0; k < cnt; ++k) node[k] = pending[b + k].node;
+            if (f.float32_input) {
+              const float* xo[kLanes];
+              const float* xp[kLanes];
+              for (int k = 0; k < cnt; ++k) {
+                xo[k] = X32.data() + static_cast<int64_t>(pending[b + k].row) * M;
+                xp[k] = X32.data() + perm[pending[b + k].row] * M;
+              }
+              const bool strict = f.strict_less;
+              for (bool active = true; active;) {
+                active = false;
+                for (int k = 0; k < cnt; ++k) {
+                  const auto& nd = plan.nodes[node[k]];
+                  if (nd.left < 0) continue;
+                  active = true;
+                  const double x = in_group[nd.feature] ? xp[k][nd.feature] : xo[k][nd.feature];
+                  bool left;
+                  if (nd.plain)
+                    left = std::isnan(x) ? nd.default_left != 0 : (strict ? x < nd.threshold : x <= nd.threshold);
+                  else
+                    left = f.goes_left(node[k], x);
+                  node[k] = left ? nd.left : nd.right;
                 }
               }
-            rows_begin = affected.data();
-            rows_end = affected.data() + affected.size();
+            } else {
+              for (int k = 0; k < cnt; ++k) node[k] = finish(pending[b + k].row, node[k]);
+            }
+            for (int k = 0; k < cnt; ++k)
+              if (node[k] != pending[b + k].old_leaf)
+                changes.push_back({pending[b + k].row, static_cast<int32_t>(t), static_cast<int32_t>(node[k])});
           }
-          for (const int32_t* it = rows_begin; it != rows_end; ++it) {
-            const int64_t r = *it;
-            const double* xo = in.X + r * M;
+          pending.clear();
+        };
+        if (n_cols == 1) {
+          // One column: visit only the path nodes that test it; leave the path where the
+          // permuted value goes the other way.
+          const int64_t j = cols[0];
+          const double* xj = XT.data() + j * n;
+          const bool strict = f.strict_less;
+          for (int64_t t = 0; t < T; ++t) {
+            for (int64_t e = plan.rows_offset[t * M + j]; e < plan.rows_offset[t * M + j + 1]; ++e) {
+              const auto entry = plan.rows[e];
+              const double x = xj[perm[entry.row]];
+              // the common case, from the entry alone: the value keeps the path
+              if (strict ? (entry.lo <= x && x < entry.hi) : (entry.lo < x && x <= entry.hi)) continue;
+              const auto& seg = plan.lf[entry.lf];
+              if (seg.simple) {
+                const bool stays = std::isnan(x) ? seg.nan_stays != 0
+                                   : strict      ? (seg.lo <= x && x < seg.hi)
+                                                 : (seg.lo < x && x <= seg.hi);
+                if (stays) continue;
+              }
+              for (int32_t s = seg.begin; s < seg.end; ++s) {
+                const int32_t v = plan.seg_node[s];
+                const bool left = f.goes_left(v, x);
+                if (left != (plan.seg_next[s] == f.left[v])) {
+                  pending.push_back({entry.row, static_cast<int32_t>(left ? f.left[v] : f.right[v]), seg.leaf});
+                  break;
+                }
+              }
+            }
+            finish_pending(t);
+          }
+        }
+        for (int64_t t = 0; t < T && n_cols > 1; ++t) {
+          // rows of tree t whose path tests a column of the group
+          affected.clear();
+          for (int64_t q = 0; q < n_cols; ++q)
+            for (int64_t e = plan.rows_offset[t * M + cols[q]]; e < plan.rows_offset[t * M + cols[q] + 1]; ++e) {
+              const int32_t r = plan.rows[e].row;
+              if (stamp[r] != t) {
+                stamp[r] = static_cast<int32_t>(t);
+                affected.push_back(r);
+              }
+            }
+          std::sort(affected.begin(), affected.end());
+          for (const int32_t r : affected) {
             const double* xp = in.X + perm[r] * M;
             const int32_t leaf = plan.leaves[r * T + t];
             const int32_t* path = plan.path_nodes.data() + plan.path_offset[leaf];
@@ -572,18 +756,18 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
               }
             }
             if (node < 0) continue;  // the permuted row stays on the baseline path
-            while (f.left[node] >= 0) {
-              const int32_t j = f.feature[node];
-              const double x = in_group[j] ? xp[j] : xo[j];
-              node = f.goes_left(node, f.prepare(x)) ? f.left[node] : f.right[node];
-            }
-            if (node != leaf) changes.push_back({static_cast<int32_t>(r), static_cast<int32_t>(t), static_cast<int32_t>(node)});
+            node = finish(r, node);
+            if (node != leaf) changes.push_back({r, static_cast<int32_t>(t), static_cast<int32_t>(node)});
           }
         }
 
-        // Permuted raw sums: baseline, with the changed rows recomputed.
+        if (changes.empty()) {
+          std::copy(base_scores.begin(), base_scores.end(), out + task * n_metrics);
+          return;
+        }
+        // Permuted raw sums: baseline, plus leaf differences on the changed rows.
         std::vector<double> raw(plan.base_raw);
-        if (!changes.empty()) {
+        {
           // group the changes by row, keeping tree order within a row (counting sort, stable)
           std::vector<int32_t> start(static_cast<size_t>(n) + 1, 0);
           for (const Change& c : changes) ++start[c.row + 1];
@@ -594,26 +778,73 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
             for (const Change& c : changes) by_row[pos[c.row]++] = c;
           }
           for (int64_t r = 0; r < n; ++r) {
-            const int32_t c0 = start[r], c1 = start[r + 1];
-            if (c0 == c1) continue;
             double* o = raw.data() + r * K;
-            if (in.exact_order) {
+            for (int32_t c = start[r]; c < start[r + 1]; ++c) {
+              const Change& ch = by_row[c];
+              const double* vn = in.value + static_cast<int64_t>(ch.leaf) * W;
+              const double* vo = in.value + static_cast<int64_t>(plan.leaves[r * T + ch.tree]) * W;
+              double* ot = o + f.tree_output[ch.tree];
+              for (int64_t q = 0; q < W; ++q) ot[q] += vn[q] - vo[q];
+            }
+          }
+          if (in.exact_order) {
+            // Rows whose ranking or class could depend on the last bits: sum them exactly.
+            std::vector<uint8_t> redo(static_cast<size_t>(n), 0);
+            const double B = plan.tie_bound;
+            bool class_ties = false, rank_ties = false;
+            for (int m : spec.metrics) {
+              class_ties |= m == kAccuracy || m == kBalancedAccuracy;
+              rank_ties |= m == kRocAuc || m == kRocAucOvr;
+            }
+            if (class_ties)
+              for (int64_t r = 0; r < n; ++r) {
+                if (start[r] == start[r + 1]) continue;
+                const double* o = raw.data() + r * K;
+                if (K == 1) {
+                  redo[r] = std::fabs(o[0]) <= B;
+                } else {
+                  double top = -std::numeric_limits<double>::infinity(), second = top;
+                  for (int64_t k = 0; k < K; ++k) {
+                    if (o[k] > top) {
+                      second = top;
+                      top = o[k];
+                    } else if (o[k] > second) {
+                      second = o[k];
+                    }
+                  }
+                  redo[r] = top - second <= 2.0 * B;
+                }
+              }
+            if (rank_ties) {
+              // Rows whose exact raw output k is equal are within 2B of each other in output k
+              // (the ROC score of class k is a function of it): in every run of such near
+              // neighbours holding a changed row, redo the changed ones.
+              std::vector<int32_t> order(static_cast<size_t>(n));
+              for (int64_t k = 0; k < K; ++k) {
+                std::iota(order.begin(), order.end(), 0);
+                std::sort(order.begin(), order.end(),
+                          [&](int32_t a, int32_t b) { return raw[a * K + k] < raw[b * K + k]; });
+                for (int64_t a = 0; a < n;) {
+                  int64_t b = a + 1;
+                  while (b < n && raw[order[b] * K + k] - raw[order[b - 1] * K + k] <= 2.0 * B) ++b;
+                  if (b - a > 1)
+                    for (int64_t q = a; q < b; ++q)
+                      if (start[order[q]] != start[order[q] + 1]) redo[order[q]] = 1;
+                  a = b;
+                }
+              }
+            }
+            for (int64_t r = 0; r < n; ++r) {
+              if (!redo[r]) continue;
+              double* o = raw.data() + r * K;
               for (int64_t k = 0; k < K; ++k) o[k] = f.base_value[k];
-              int32_t c = c0;
-              const double* lv = plan.leaf_value.data() + r * T * W;
+              int32_t c = start[r];
               for (int64_t t = 0; t < T; ++t) {
-                const double* v = lv + t * W;
-                if (c < c1 && by_row[c].tree == t) v = in.value + static_cast<int64_t>(by_row[c++].leaf) * W;
+                int64_t leaf = plan.leaves[r * T + t];
+                if (c < start[r + 1] && by_row[c].tree == t) leaf = by_row[c++].leaf;
+                const double* v = in.value + leaf * W;
                 double* ot = o + f.tree_output[t];
                 for (int64_t q = 0; q < W; ++q) ot[q] += v[q];
-              }
-            } else {
-              for (int32_t c = c0; c < c1; ++c) {
-                const Change& ch = by_row[c];
-                const double* vn = in.value + static_cast<int64_t>(ch.leaf) * W;
-                const double* vo = in.value + static_cast<int64_t>(plan.leaves[r * T + ch.tree]) * W;
-                double* ot = o + f.tree_output[ch.tree];
-                for (int64_t q = 0; q < W; ++q) ot[q] += vn[q] - vo[q];
               }
             }
           }
