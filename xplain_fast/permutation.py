@@ -82,7 +82,7 @@ def permutation_importance(
     max_samples: float | int = 1.0,
     feature_groups: Sequence[Sequence[int | str]] | Mapping[str, Sequence[int | str]] | None = None,
 ) -> Bunch | dict[str, Bunch]:
-    """Permutation importance, with the numbers of :func:`sklearn.inspection.permutation_importance`.
+    """Permutation importance with the numbers of sklearn.inspection.permutation_importance.
 
     The importance of a column (or group of columns) is the baseline score minus the score after
     permuting it, for ``n_repeats`` permutations. With the same ``random_state`` the permutations
@@ -151,7 +151,8 @@ def permutation_importance(
     expected = getattr(estimator, "n_features_in_", None)
     if expected is not None and int(expected) != n_features:
         raise ValueError(
-            f"X has {n_features} features, but {type(estimator).__name__} was fitted with {expected}"
+            f"X has {n_features} features, but {type(estimator).__name__} "
+            f"was fitted with {expected}"
         )
     y = _check_y(y, n_samples)
     sample_weight = _check_sample_weight(sample_weight, n_samples)
@@ -171,7 +172,7 @@ def permutation_importance(
             baseline, permuted = _native_scores(
                 native, X, y, sample_weight, row_indices, perms, groups, threads
             )
-            metric_names = names
+            metric_names = list(scoring) if isinstance(scoring, Mapping) else names
         except _UseGeneric:
             native = None
     if native is None:
@@ -261,7 +262,7 @@ class PermutationImportance(BaseEstimator):
         n_features = len(names) if names is not None else np.shape(X)[1]
         groups, group_names = _resolve_groups(self.feature_groups, X, n_features)
         self.scores_ = result
-        if isinstance(result, dict):
+        if "importances" not in result:  # a dict of Bunch (a Bunch is a dict too)
             self.importances_mean_ = {k: b.importances_mean for k, b in result.items()}
             self.importances_std_ = {k: b.importances_std for k, b in result.items()}
             self.importances_ = {k: b.importances for k, b in result.items()}
@@ -295,7 +296,8 @@ def _check_n_repeats(n_repeats: Any) -> int:
 def _check_fitted(estimator: Any) -> None:
     if not hasattr(estimator, "fit"):
         raise TypeError(
-            f"estimator must be a fitted estimator with a fit method, got {type(estimator).__name__}"
+            "estimator must be a fitted estimator with a fit method, "
+            f"got {type(estimator).__name__}"
         )
     check_is_fitted(estimator)
 
@@ -317,7 +319,8 @@ def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | Non
     w = np.asarray(sample_weight, dtype=np.float64)
     if w.ndim != 1 or w.shape[0] != n_samples:
         raise ValueError(
-            f"sample_weight must be 1-D with one entry per row of X ({n_samples}), got shape {w.shape}"
+            f"sample_weight must be 1-D with one entry per row of X ({n_samples}), "
+            f"got shape {w.shape}"
         )
     if not np.all(np.isfinite(w)):
         raise ValueError("sample_weight contains NaN or infinity")
@@ -345,8 +348,9 @@ def _draw_permutations(
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """Subsampled rows (None: all) and, per repeat, the row each permuted row takes its values from.
 
-    scikit-learn shuffles ``shuffling_idx`` in place and assigns ``X[:, col] = X[shuffling_idx, col]``
-    to the already permuted column, so repeat r uses the composition of the shuffles so far.
+    scikit-learn shuffles ``shuffling_idx`` in place and assigns
+    ``X[:, col] = X[shuffling_idx, col]`` to the already permuted column, so repeat r uses
+    the composition of the shuffles so far.
     """
     rs = check_random_state(seed)
     row_indices = None
@@ -427,7 +431,7 @@ def _bunch(baseline: float, permuted: np.ndarray) -> Bunch:
 # scorers
 # ------------------------------------------------------------------------------------------------
 def _builtin_scorer_name(scorer: Any) -> str | None:
-    """The name of a native built-in scorer equal to ``scorer`` (e.g. from get_scorer), else None."""
+    """The name of the native built-in scorer equal to ``scorer`` (from get_scorer), or None."""
     for name in _NATIVE_METRICS:
         ref = get_scorer(name)
         if type(scorer) is not type(ref):
@@ -442,7 +446,7 @@ def _builtin_scorer_name(scorer: Any) -> str | None:
 
 
 def _default_score_name(estimator: Any) -> str | None:
-    """accuracy / r2 when ``scoring=None`` means the mixins' score (also a Pipeline's last step's)."""
+    """accuracy / r2 when ``scoring=None`` means a mixin's score (also a Pipeline's last step)."""
     final = estimator
     steps = getattr(estimator, "steps", None)
     if steps is not None and type(estimator).__name__ == "Pipeline":
@@ -481,21 +485,20 @@ def _scorer_names(estimator: Any, scoring: Any) -> tuple[list[str] | None, bool]
         return (names if all(s in _NATIVE_METRICS for s in names) else None), True
     if isinstance(scoring, Mapping):
         resolved = []
-        for key, scorer in scoring.items():
+        for scorer in scoring.values():
             if isinstance(scorer, str):
                 return None, True  # sklearn wants callables here and reports it
             builtin = _builtin_scorer_name(scorer)
             if builtin not in _NATIVE_METRICS:
                 return None, True
-            resolved.append((key, builtin))
-        return (
-            [b for _, b in resolved] if len({b for _, b in resolved}) == len(resolved) else None
-        ), True
+            resolved.append(builtin)
+        return resolved, True
     if callable(scoring):
         name = _builtin_scorer_name(scoring)
         return ([name] if name else None), False
     raise ValueError(
-        f"scoring must be a string, a callable, a list/tuple or a dict, got {type(scoring).__name__}"
+        "scoring must be a string, a callable, a list/tuple or a dict, "
+        f"got {type(scoring).__name__}"
     )
 
 
@@ -658,6 +661,7 @@ def _native_scores(
         divisor=setup["divisor"],
         predict_rule=setup["predict_rule"],
         auc_uses_raw=setup["auc_uses_raw"],
+        float32_output=setup["forest"].source == "xgboost",
         n_classes=0 if setup["classes"] is None else len(setup["classes"]),
         metrics=setup["metrics"],
     )

@@ -18,7 +18,7 @@ struct SpecArrays {
 };
 
 xplain::ScoringSpec make_spec(bool classifier, int link, double divisor, int predict_rule, bool auc_uses_raw,
-                              int64_t n_classes, const py::object& y, const py::object& y_class,
+                              bool float32_output, int64_t n_classes, const py::object& y, const py::object& y_class,
                               const py::object& sample_weight, const std::vector<int>& metrics, int64_t n,
                               SpecArrays& keep) {
   xplain::ScoringSpec s;
@@ -27,6 +27,7 @@ xplain::ScoringSpec make_spec(bool classifier, int link, double divisor, int pre
   s.divisor = divisor;
   s.predict_rule = predict_rule;
   s.auc_uses_raw = auc_uses_raw;
+  s.float32_output = float32_output;
   s.n_classes = n_classes;
   s.metrics = metrics;
   auto length_check = [n](const py::array& a, const char* name) {
@@ -73,7 +74,7 @@ void register_permutation(py::module_& m) {
       "permutation_scores",
       [](const ForestHandle& forest, const py::array& value, bool exact_order, const py::array& X,
          carray<int64_t> perms, carray<int64_t> group_offsets, carray<int64_t> group_columns, bool classifier,
-         int link, double divisor, int predict_rule, bool auc_uses_raw, int64_t n_classes, const py::object& y,
+         int link, double divisor, int predict_rule, bool auc_uses_raw, bool float32_output, int64_t n_classes, const py::object& y,
          const py::object& y_class, const py::object& sample_weight, const std::vector<int>& metrics,
          int n_jobs) {
         const auto& f = forest.view();
@@ -88,7 +89,7 @@ void register_permutation(py::module_& m) {
         if (group_offsets.at(G) != group_columns.size())
           throw py::value_error("group_offsets must end at the number of group columns");
         SpecArrays keep;
-        xplain::ScoringSpec spec = make_spec(classifier, link, divisor, predict_rule, auc_uses_raw, n_classes, y,
+        xplain::ScoringSpec spec = make_spec(classifier, link, divisor, predict_rule, auc_uses_raw, float32_output, n_classes, y,
                                              y_class, sample_weight, metrics, n, keep);
         xplain::PermutationInput in;
         in.value = values.data();
@@ -111,21 +112,21 @@ void register_permutation(py::module_& m) {
       },
       py::arg("forest"), py::arg("value"), py::arg("exact_order"), py::arg("X"), py::arg("perms"),
       py::arg("group_offsets"), py::arg("group_columns"), py::arg("classifier"), py::arg("link"),
-      py::arg("divisor"), py::arg("predict_rule"), py::arg("auc_uses_raw"), py::arg("n_classes"), py::arg("y"),
+      py::arg("divisor"), py::arg("predict_rule"), py::arg("auc_uses_raw"), py::arg("float32_output"), py::arg("n_classes"), py::arg("y"),
       py::arg("y_class"), py::arg("sample_weight"), py::arg("metrics"), py::arg("n_jobs") = 1,
       "Scores [n_groups, n_repeats, n_metrics] after permuting each column group of X.");
 
   m.def(
       "forest_scores",
       [](const ForestHandle& forest, const py::array& value, const py::array& X, bool classifier, int link,
-         double divisor, int predict_rule, bool auc_uses_raw, int64_t n_classes, const py::object& y,
+         double divisor, int predict_rule, bool auc_uses_raw, bool float32_output, int64_t n_classes, const py::object& y,
          const py::object& y_class, const py::object& sample_weight, const std::vector<int>& metrics, int n_jobs) {
         const auto& f = forest.view();
         auto rows = checked_rows(X, f.n_features);
         auto values = checked_value(value, f);
         const int64_t n = rows.shape(0);
         SpecArrays keep;
-        xplain::ScoringSpec spec = make_spec(classifier, link, divisor, predict_rule, auc_uses_raw, n_classes, y,
+        xplain::ScoringSpec spec = make_spec(classifier, link, divisor, predict_rule, auc_uses_raw, float32_output, n_classes, y,
                                              y_class, sample_weight, metrics, n, keep);
         py::array_t<double> out(static_cast<py::ssize_t>(metrics.size()));
         double* o = out.mutable_data();
@@ -141,7 +142,7 @@ void register_permutation(py::module_& m) {
         return out;
       },
       py::arg("forest"), py::arg("value"), py::arg("X"), py::arg("classifier"), py::arg("link"), py::arg("divisor"),
-      py::arg("predict_rule"), py::arg("auc_uses_raw"), py::arg("n_classes"), py::arg("y"), py::arg("y_class"),
+      py::arg("predict_rule"), py::arg("auc_uses_raw"), py::arg("float32_output"), py::arg("n_classes"), py::arg("y"), py::arg("y_class"),
       py::arg("sample_weight"), py::arg("metrics"), py::arg("n_jobs") = 1,
       "Scores [n_metrics] of the forest's predictions on X (the unpermuted baseline).");
 }

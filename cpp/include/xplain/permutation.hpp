@@ -68,6 +68,7 @@ struct ScoringSpec {
   double divisor = 1.0;          ///< raw sums are divided by this before the link (forest averaging)
   int predict_rule = kArgmaxProba;
   bool auc_uses_raw = false;     ///< binary roc_auc on the decision function (the raw margin)
+  bool float32_output = false;   ///< the library returns float32 predictions (XGBoost): round like it
   int64_t n_classes = 0;
   const double* y = nullptr;        ///< regression targets [n]
   const int32_t* y_class = nullptr; ///< index into classes_ per row [n] (classification)
@@ -196,6 +197,7 @@ inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int
     for (int64_t i = 0; i < n; ++i) {
       const double r = div == 1.0 ? raw[i * K] : raw[i * K] / div;
       p[i] = spec.link == kLinkExp ? std::exp(r) : r;
+      if (spec.float32_output) p[i] = static_cast<float>(p[i]);
     }
     auto& t = s.terms;
     t.resize(static_cast<size_t>(n));
@@ -254,8 +256,14 @@ inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int
     double* pr = proba.data() + i * C;
     if (spec.link == kLinkLogistic) {
       const double r0 = div == 1.0 ? r[0] : r[0] / div;
-      pr[1] = detail::expit(r0);
-      pr[0] = 1.0 - pr[1];
+      if (spec.float32_output) {
+        const float p1 = 1.0f / (1.0f + std::exp(-static_cast<float>(r0)));
+        pr[1] = p1;
+        pr[0] = 1.0f - p1;
+      } else {
+        pr[1] = detail::expit(r0);
+        pr[0] = 1.0 - pr[1];
+      }
     } else if (spec.link == kLinkSoftmax) {
       double mx = r[0] / div;
       for (int64_t k = 1; k < C; ++k) mx = std::max(mx, div == 1.0 ? r[k] : r[k] / div);
@@ -265,6 +273,8 @@ inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int
       }
       sum = np_sum(pr, C);
       for (int64_t k = 0; k < C; ++k) pr[k] /= sum;
+      if (spec.float32_output)
+        for (int64_t k = 0; k < C; ++k) pr[k] = static_cast<float>(pr[k]);
     } else {  // kLinkProba
       for (int64_t k = 0; k < C; ++k) pr[k] = div == 1.0 ? r[k] : r[k] / div;
     }
@@ -306,11 +316,13 @@ inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int
         break;
       }
       case kNegLogLoss: {
-        const double eps = std::numeric_limits<double>::epsilon();
+        // log_loss clips at the epsilon of the probabilities' dtype
+        const double eps = spec.float32_output ? std::numeric_limits<float>::epsilon()
+                                               : std::numeric_limits<double>::epsilon();
         for (int64_t i = 0; i < n; ++i) {
           const double* pr = proba.data() + i * C;
           // binary: the scorer passes predict_proba[:, 1] and log_loss uses 1 - p1 for class 0
-          double q = C == 2 ? (yc[i] == 1 ? pr[1] : 1.0 - pr[1]) : pr[yc[i]];
+          double q = C == 2 ? (yc[i] == 1 ? pr[1] : (spec.float32_output ? static_cast<double>(1.0f - static_cast<float>(pr[1])) : 1.0 - pr[1])) : pr[yc[i]];
           q = std::min(std::max(q, eps), 1.0 - eps);
           t[i] = -std::log(q);
         }
