@@ -71,5 +71,6 @@ inline carray<double> checked_rows(const py::array& X, int64_t n_features) {
 void register_forest(py::module_& m);
 void register_treeshap(py::module_& m);
 void register_interventional(py::module_& m);
+void register_permutation(py::module_& m);
 
 }  // namespace xplain_py

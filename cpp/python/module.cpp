@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
   xplain_py::register_forest(m);
   xplain_py::register_treeshap(m);
   xplain_py::register_interventional(m);
+  xplain_py::register_permutation(m);
 }

@@ -1,0 +1,441 @@
+"""Permutation importance: equality with scikit-learn, feature groups, threads, errors."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+
+import numpy as np
+import pytest
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.exceptions import NotFittedError
+from sklearn.inspection import permutation_importance as sk_permutation_importance
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import get_scorer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import xplain_fast as xf
+from xplain_fast import permutation as perm_module
+
+REGRESSION_METRICS = [
+    "r2",
+    "neg_mean_squared_error",
+    "neg_root_mean_squared_error",
+    "neg_mean_absolute_error",
+]
+BINARY_METRICS = ["accuracy", "balanced_accuracy", "neg_log_loss", "roc_auc", "roc_auc_ovr"]
+MULTICLASS_METRICS = ["accuracy", "balanced_accuracy", "neg_log_loss", "roc_auc_ovr"]
+OPTIONS = [
+    {},
+    {"sample_weight": True},
+    {"max_samples": 0.6},
+    {"max_samples": 70, "sample_weight": True},
+]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    n = 240
+    X = rng.normal(size=(n, 5))
+    X[:, 4] = rng.integers(0, 3, n)  # a discrete column: many ties
+    signal = X[:, 0] + 0.6 * X[:, 1] ** 2 - 0.4 * X[:, 2] + 0.2 * rng.normal(size=n)
+    return {
+        "X": X,
+        "y_reg": signal,
+        "y_bin": (signal > 0.4).astype(int),
+        "y_multi": np.digitize(signal, [-0.3, 0.9]),
+        "w": rng.uniform(0.2, 2.0, n),
+    }
+
+
+def _models(data):
+    X, yr, yb, ym = data["X"], data["y_reg"], data["y_bin"], data["y_multi"]
+    return {
+        "rf_reg": (
+            RandomForestRegressor(n_estimators=12, max_depth=5, random_state=0).fit(X, yr),
+            yr,
+        ),
+        "hgb_reg": (HistGradientBoostingRegressor(max_iter=15, random_state=0).fit(X, yr), yr),
+        "rf_bin": (
+            RandomForestClassifier(n_estimators=12, max_depth=4, random_state=0).fit(X, yb),
+            yb,
+        ),
+        "rf_multi": (
+            RandomForestClassifier(n_estimators=12, max_depth=4, random_state=0).fit(X, ym),
+            ym,
+        ),
+        "hgb_bin": (HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(X, yb), yb),
+        "hgb_multi": (HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(X, ym), ym),
+        "gb_multi": (
+            GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0).fit(X, ym),
+            ym,
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def models(data):
+    return _models(data)
+
+
+def _metrics(name):
+    if name.endswith("_reg"):
+        return REGRESSION_METRICS
+    return BINARY_METRICS if name.endswith("_bin") else MULTICLASS_METRICS
+
+
+def _assert_same(ours, theirs, rtol=1e-12, atol=1e-12):
+    if "importances" in theirs:
+        ours, theirs = {"score": ours}, {"score": theirs}
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        for attr in ("importances", "importances_mean", "importances_std"):
+            np.testing.assert_allclose(
+                ours[key][attr], theirs[key][attr], rtol=rtol, atol=atol, err_msg=f"{key}.{attr}"
+            )
+
+
+def _kwargs(option, data):
+    kw = dict(option)
+    if kw.pop("sample_weight", False):
+        kw["sample_weight"] = data["w"]
+    return kw
+
+
+@pytest.mark.parametrize(
+    "name", ["rf_reg", "hgb_reg", "rf_bin", "rf_multi", "hgb_bin", "hgb_multi", "gb_multi"]
+)
+def test_equals_sklearn_every_native_metric(models, data, name):
+    model, y = models[name]
+    X = data["X"]
+    metrics = _metrics(name)
+    for option in OPTIONS:
+        kw = _kwargs(option, data)
+        # scikit-learn once for all metrics (it shares predictions); ours one metric at a time
+        theirs = sk_permutation_importance(
+            model, X, y, scoring=metrics, n_repeats=3, random_state=3, **kw
+        )
+        for scoring in metrics:
+            ours = xf.permutation_importance(
+                model, X, y, scoring=scoring, n_repeats=3, random_state=3, **kw
+            )
+            _assert_same(ours, theirs[scoring])
+        ours = xf.permutation_importance(model, X, y, n_repeats=3, random_state=3, **kw)
+        default = "r2" if name.endswith("_reg") else "accuracy"
+        _assert_same(ours, theirs[default])
+
+
+@pytest.mark.parametrize("name", ["rf_bin", "hgb_multi", "rf_reg"])
+def test_multi_metric_matches_and_shares_predictions(models, data, name):
+    model, y = models[name]
+    metrics = _metrics(name)
+    X, w = data["X"], data["w"]
+    ours = xf.permutation_importance(
+        model, X, y, scoring=metrics, n_repeats=2, random_state=0, sample_weight=w
+    )
+    theirs = sk_permutation_importance(
+        model, X, y, scoring=metrics, n_repeats=2, random_state=0, sample_weight=w
+    )
+    _assert_same(ours, theirs)
+    as_dict = {f"m{i}": get_scorer(m) for i, m in enumerate(metrics)}
+    ours = xf.permutation_importance(model, X, y, scoring=as_dict, n_repeats=2, random_state=0)
+    theirs = sk_permutation_importance(model, X, y, scoring=as_dict, n_repeats=2, random_state=0)
+    _assert_same(ours, theirs)
+
+
+def test_native_path_is_used_for_trees(models, data, monkeypatch):
+    model, y = models["rf_bin"]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the generic path ran")
+
+    monkeypatch.setattr(perm_module, "_generic_scores", fail)
+    xf.permutation_importance(
+        model, data["X"], y, scoring=BINARY_METRICS, n_repeats=2, random_state=0
+    )
+
+
+def test_pipeline_generic_path(data):
+    X, y, w = data["X"], data["y_multi"], data["w"]
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+    for kw in ({}, {"sample_weight": w, "max_samples": 100}):
+        for scoring in (None, "neg_log_loss", "f1_macro", ["accuracy", "roc_auc_ovr"]):
+            ours = xf.permutation_importance(
+                pipe, X, y, scoring=scoring, n_repeats=3, random_state=1, **kw
+            )
+            theirs = sk_permutation_importance(
+                pipe, X, y, scoring=scoring, n_repeats=3, random_state=1, **kw
+            )
+            _assert_same(ours, theirs)
+
+
+def test_generic_path_batches_predictions(data, monkeypatch):
+    X, y = data["X"], data["y_bin"]
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    calls = []
+    original = type(pipe).predict_proba
+
+    @functools.wraps(original)
+    def counting(self, X_, **kwargs):
+        calls.append(len(X_))
+        return original(self, X_, **kwargs)
+
+    monkeypatch.setattr(type(pipe), "predict_proba", counting)
+    xf.permutation_importance(pipe, X, y, scoring="neg_log_loss", n_repeats=4, random_state=0)
+    # one baseline call, then one call per feature covering its four repeats
+    assert calls == [len(X)] + [4 * len(X)] * X.shape[1]
+
+
+def test_non_native_scorer_on_a_tree_model(models, data):
+    model, y = models["rf_multi"]
+    for scoring in ("f1_macro", "roc_auc_ovo"):
+        ours = xf.permutation_importance(
+            model, data["X"], y, scoring=scoring, n_repeats=2, random_state=0
+        )
+        theirs = sk_permutation_importance(
+            model, data["X"], y, scoring=scoring, n_repeats=2, random_state=0
+        )
+        _assert_same(ours, theirs)
+
+
+def test_xgboost(data):
+    xgboost = pytest.importorskip("xgboost")
+    X, yr, yb, w = data["X"], data["y_reg"], data["y_bin"], data["w"]
+    cases = [
+        (
+            xgboost.XGBRegressor(n_estimators=20, max_depth=3, random_state=0).fit(X, yr),
+            yr,
+            REGRESSION_METRICS,
+        ),
+        (
+            xgboost.XGBClassifier(n_estimators=20, max_depth=3, random_state=0).fit(X, yb),
+            yb,
+            ["neg_log_loss", "roc_auc"],
+        ),
+    ]
+    for model, y, metrics in cases:
+        for kw in ({}, {"sample_weight": w, "max_samples": 0.5}):
+            ours = xf.permutation_importance(
+                model, X, y, scoring=metrics, n_repeats=2, random_state=0, **kw
+            )
+            theirs = sk_permutation_importance(
+                model, X, y, scoring=metrics, n_repeats=2, random_state=0, **kw
+            )
+            # float32 predictions in XGBoost: agreement to float32 round-off of the scores
+            _assert_same(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
+def test_lightgbm(data):
+    lightgbm = pytest.importorskip("lightgbm")
+    if importlib.util.find_spec("xplain_fast.models.lightgbm") is None:
+        pytest.skip("the LightGBM loader is not in this checkout yet")
+    X, yr, ym, w = data["X"], data["y_reg"], data["y_multi"], data["w"]
+    params = dict(n_estimators=15, num_leaves=7, min_child_samples=5, random_state=0, verbose=-1)
+    cases = [
+        (lightgbm.LGBMRegressor(**params).fit(X, yr), yr, REGRESSION_METRICS),
+        (lightgbm.LGBMClassifier(**params).fit(X, data["y_bin"]), data["y_bin"], BINARY_METRICS),
+        (lightgbm.LGBMClassifier(**params).fit(X, ym), ym, MULTICLASS_METRICS),
+    ]
+    for model, y, metrics in cases:
+        for kw in ({}, {"sample_weight": w, "max_samples": 0.5}):
+            ours = xf.permutation_importance(
+                model, X, y, scoring=metrics, n_repeats=2, random_state=0, **kw
+            )
+            theirs = sk_permutation_importance(
+                model, X, y, scoring=metrics, n_repeats=2, random_state=0, **kw
+            )
+            _assert_same(ours, theirs)
+
+
+def _group_oracle(model, X, y, groups, scorer_name, n_repeats, seed, sample_weight=None):
+    """Naive reference: permute each group's columns jointly with sklearn's row permutations."""
+    rs = np.random.RandomState(seed)
+    random_seed = rs.randint(np.iinfo(np.int32).max + 1)
+    scorer = get_scorer(scorer_name)
+    kw = {} if sample_weight is None else {"sample_weight": sample_weight}
+    baseline = scorer(model, X, y, **kw)
+    out = np.empty((len(groups), n_repeats))
+    for g, cols in enumerate(groups):
+        state = np.random.RandomState(random_seed)
+        Xp = X.copy()
+        idx = np.arange(X.shape[0])
+        for r in range(n_repeats):
+            state.shuffle(idx)
+            Xp[:, cols] = Xp[idx][:, cols]
+            out[g, r] = baseline - scorer(model, Xp, y, **kw)
+    return out
+
+
+def test_feature_groups_match_oracle(models, data):
+    groups = [[0, 1], [2, 4], [3], [1, 2, 3]]
+    for name, scoring in (("rf_multi", "neg_log_loss"), ("hgb_reg", "r2"), ("rf_bin", "roc_auc")):
+        model, y = models[name]
+        ours = xf.permutation_importance(
+            model,
+            data["X"],
+            y,
+            scoring=scoring,
+            n_repeats=3,
+            random_state=5,
+            feature_groups=groups,
+            sample_weight=data["w"],
+        )
+        expected = _group_oracle(model, data["X"], y, groups, scoring, 3, 5, data["w"])
+        np.testing.assert_allclose(ours.importances, expected, rtol=1e-12, atol=1e-12)
+    # the generic path too
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(data["X"], data["y_bin"])
+    ours = xf.permutation_importance(
+        pipe,
+        data["X"],
+        data["y_bin"],
+        scoring="accuracy",
+        n_repeats=3,
+        random_state=5,
+        feature_groups=groups,
+    )
+    expected = _group_oracle(pipe, data["X"], data["y_bin"], groups, "accuracy", 3, 5)
+    np.testing.assert_allclose(ours.importances, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_single_column_groups_equal_no_groups(models, data):
+    model, y = models["rf_reg"]
+    a = xf.permutation_importance(model, data["X"], y, n_repeats=2, random_state=0)
+    b = xf.permutation_importance(
+        model,
+        data["X"],
+        y,
+        n_repeats=2,
+        random_state=0,
+        feature_groups=[[j] for j in range(data["X"].shape[1])],
+    )
+    np.testing.assert_array_equal(a.importances, b.importances)
+
+
+def test_pandas_and_named_groups(models, data):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(data["X"], columns=[f"f{j}" for j in range(data["X"].shape[1])])
+    y = data["y_reg"]
+    model = RandomForestRegressor(n_estimators=8, max_depth=4, random_state=0).fit(X, y)
+    ours = xf.permutation_importance(model, X, y, n_repeats=2, random_state=0, max_samples=0.5)
+    theirs = sk_permutation_importance(model, X, y, n_repeats=2, random_state=0, max_samples=0.5)
+    _assert_same(ours, theirs)
+    pi = xf.PermutationImportance(
+        model,
+        n_repeats=2,
+        random_state=0,
+        feature_groups={"first": ["f0", "f1"], "rest": [2, "f3", "f4"]},
+    ).fit(X, y)
+    assert pi.feature_group_names_ == ["first", "rest"]
+    assert pi.feature_groups_ == [[0, 1], [2, 3, 4]]
+    assert list(pi.feature_names_in_) == list(X.columns)
+    assert pi.importances_.shape == (2, 2)
+    expected = _group_oracle(model, X.to_numpy(), y, [[0, 1], [2, 3, 4]], "r2", 2, 0)
+    np.testing.assert_allclose(pi.importances_, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_estimator_api(models, data):
+    model, y = models["hgb_bin"]
+    pi = xf.PermutationImportance(model, n_repeats=3, random_state=0).fit(
+        data["X"], y, sample_weight=data["w"]
+    )
+    ref = sk_permutation_importance(
+        model, data["X"], y, n_repeats=3, random_state=0, sample_weight=data["w"]
+    )
+    np.testing.assert_allclose(pi.importances_, ref.importances, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(pi.feature_importances_, pi.importances_mean_)
+    assert pi.n_features_in_ == data["X"].shape[1]
+    assert not hasattr(pi, "feature_names_in_")
+    multi = xf.PermutationImportance(
+        model, scoring=["accuracy", "roc_auc"], n_repeats=2, random_state=0
+    ).fit(data["X"], y)
+    assert set(multi.importances_) == {"accuracy", "roc_auc"}
+    np.testing.assert_array_equal(multi.feature_importances_, multi.importances_mean_["accuracy"])
+    assert xf.PermutationImportance(model).get_params()["n_repeats"] == 5
+
+
+@pytest.mark.parametrize("name", ["rf_multi", "hgb_bin", "rf_reg"])
+def test_identical_for_every_n_jobs(models, data, name):
+    model, y = models[name]
+    results = [
+        xf.permutation_importance(
+            model,
+            data["X"],
+            y,
+            scoring=_metrics(name),
+            n_repeats=4,
+            random_state=0,
+            n_jobs=n_jobs,
+            feature_groups=[[0, 1], [2], [3, 4]],
+        )
+        for n_jobs in (1, 2, -1)
+    ]
+    for other in results[1:]:
+        for key in results[0]:
+            np.testing.assert_array_equal(results[0][key].importances, other[key].importances)
+
+
+def test_random_state_instance_and_none(models, data):
+    model, y = models["rf_reg"]
+    a = xf.permutation_importance(
+        model, data["X"], y, n_repeats=2, random_state=np.random.RandomState(7)
+    )
+    b = sk_permutation_importance(
+        model, data["X"], y, n_repeats=2, random_state=np.random.RandomState(7)
+    )
+    _assert_same(a, b)
+    r = xf.permutation_importance(model, data["X"], y, n_repeats=2)
+    assert r.importances.shape == (data["X"].shape[1], 2)
+
+
+def test_nan_in_X_follows_the_model(data):
+    X = data["X"].copy()
+    X[::7, 1] = np.nan
+    y = data["y_reg"]
+    model = HistGradientBoostingRegressor(max_iter=10, random_state=0).fit(X, y)
+    _assert_same(
+        xf.permutation_importance(model, X, y, n_repeats=2, random_state=0),
+        sk_permutation_importance(model, X, y, n_repeats=2, random_state=0),
+    )
+
+
+def test_errors(models, data):
+    model, y = models["rf_reg"]
+    X = data["X"]
+    with pytest.raises(ValueError, match="features"):
+        xf.permutation_importance(model, X[:, :3], y)
+    with pytest.raises(ValueError, match="y has"):
+        xf.permutation_importance(model, X, y[:-1])
+    with pytest.raises(ValueError, match="n_repeats"):
+        xf.permutation_importance(model, X, y, n_repeats=0)
+    with pytest.raises(ValueError, match="unknown scoring"):
+        xf.permutation_importance(model, X, y, scoring="not_a_metric")
+    with pytest.raises(NotFittedError):
+        xf.permutation_importance(RandomForestRegressor(), X, y)
+    y_nan = y.copy()
+    y_nan[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        xf.permutation_importance(model, X, y_nan)
+    with pytest.raises(ValueError, match="sample_weight"):
+        xf.permutation_importance(model, X, y, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="max_samples"):
+        xf.permutation_importance(model, X, y, max_samples=10_000)
+    with pytest.raises(ValueError, match="max_samples"):
+        xf.permutation_importance(model, X, y, max_samples=1.5)
+    with pytest.raises(ValueError, match="outside"):
+        xf.permutation_importance(model, X, y, feature_groups=[[0, 9]])
+    with pytest.raises(ValueError, match="empty"):
+        xf.permutation_importance(model, X, y, feature_groups=[[]])
+    with pytest.raises(ValueError, match="twice"):
+        xf.permutation_importance(model, X, y, feature_groups=[[1, 1]])
+    with pytest.raises(ValueError, match="no column names"):
+        xf.permutation_importance(model, X, y, feature_groups=[["a"]])
+    with pytest.raises(ValueError, match="n_jobs"):
+        xf.permutation_importance(model, X, y, n_jobs=0)
