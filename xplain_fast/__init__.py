@@ -4,14 +4,17 @@ from .explanation import Explanation
 from .forest import Forest
 from .models import to_forest
 from .permutation import PermutationImportance, permutation_importance
+from .saliency import GradientSaliency, saliency
 from .tree import TreeExplainer, shap_values
 
 __all__ = [
     "Explanation",
     "Forest",
+    "GradientSaliency",
     "PermutationImportance",
     "TreeExplainer",
     "permutation_importance",
+    "saliency",
     "shap_values",
     "to_forest",
 ]
