@@ -16,50 +16,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
-#include <string>
 #include <vector>
 
 #include "forest.hpp"
 #include "parallel.hpp"
 
-// Runtime instruction-set dispatch for the hot walk (x86-64 GCC/Clang): the same source is
-// compiled for AVX-512, AVX2 and the baseline, and the CPU picks at run time, so distributed
-// builds need no -march flag. ISO C++ mode (no FP contraction) keeps every variant bitwise equal.
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(XPLAIN_NO_ISA_DISPATCH)
-#define XPLAIN_ISA_DISPATCH 1
-#define XPLAIN_ALWAYS_INLINE __attribute__((always_inline)) inline
-#define XPLAIN_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define XPLAIN_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
-#else
-#define XPLAIN_ALWAYS_INLINE inline
-#endif
-
 namespace xplain {
-
-/// Instruction sets the TreeSHAP walk is compiled for.
-enum class Isa { kBaseline, kAvx2, kAvx512 };
-
-/// The best instruction set this CPU supports; the environment variable XPLAIN_ISA
-/// ("baseline", "avx2", "avx512") can lower it (for tests and benchmarks).
-inline Isa detect_isa() {
-#ifdef XPLAIN_ISA_DISPATCH
-  Isa best = Isa::kBaseline;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::kAvx2;
-  if (best == Isa::kAvx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
-    best = Isa::kAvx512;
-  if (const char* forced = std::getenv("XPLAIN_ISA")) {
-    const std::string want(forced);
-    const Isa asked = want == "baseline" ? Isa::kBaseline : want == "avx2" ? Isa::kAvx2 : Isa::kAvx512;
-    if (static_cast<int>(asked) < static_cast<int>(best)) best = asked;
-  }
-  return best;
-#else
-  return Isa::kBaseline;
-#endif
-}
 
 /// Gauss-Legendre nodes and weights on [0, 1] with n points (exact for degree <= 2n - 1).
 inline void gauss_legendre_01(int n, std::vector<double>& nodes, std::vector<double>& weights) {
@@ -294,7 +257,7 @@ inline void block_decisions(const ForestView& forest, bool plain_splits, int64_t
 /// `visit.enter(i, d)` is called after node i's masks are known, before its children, and
 /// `visit.leave(i, d)` when its subtree is done.
 template <typename Visitor>
-XPLAIN_ALWAYS_INLINE void walk_tree_block(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
+void walk_tree_block(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
                      const double* xt, ShapScratch& s, Visitor& visit) {
   constexpr int R = kShapBlock;
   const int64_t nb = T.node_begin[t], N = T.node_begin[t + 1] - nb, tb = T.table_begin[t];
@@ -367,37 +330,6 @@ XPLAIN_ALWAYS_INLINE void walk_tree_block(const ForestView& forest, const PathSh
     }
   }
   while (top >= 1) leave(top--);
-}
-
-/// walk_tree_block compiled for instruction set `isa` (everything it calls is inlined into it).
-template <typename Visitor>
-void walk_tree_block_baseline(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
-                              const double* xt, ShapScratch& s, Visitor& visit) {
-  walk_tree_block(forest, T, t, plain_splits, xt, s, visit);
-}
-#ifdef XPLAIN_ISA_DISPATCH
-template <typename Visitor>
-XPLAIN_TARGET_AVX2 void walk_tree_block_avx2(const ForestView& forest, const PathShapTables& T, int64_t t,
-                                             bool plain_splits, const double* xt, ShapScratch& s, Visitor& visit) {
-  walk_tree_block(forest, T, t, plain_splits, xt, s, visit);
-}
-template <typename Visitor>
-XPLAIN_TARGET_AVX512 void walk_tree_block_avx512(const ForestView& forest, const PathShapTables& T, int64_t t,
-                                                 bool plain_splits, const double* xt, ShapScratch& s,
-                                                 Visitor& visit) {
-  walk_tree_block(forest, T, t, plain_splits, xt, s, visit);
-}
-#endif
-
-template <typename Visitor>
-void walk_tree_block_on(Isa isa, const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
-                        const double* xt, ShapScratch& s, Visitor& visit) {
-#ifdef XPLAIN_ISA_DISPATCH
-  if (isa == Isa::kAvx512) return walk_tree_block_avx512(forest, T, t, plain_splits, xt, s, visit);
-  if (isa == Isa::kAvx2) return walk_tree_block_avx2(forest, T, t, plain_splits, xt, s, visit);
-#endif
-  (void)isa;
-  walk_tree_block_baseline(forest, T, t, plain_splits, xt, s, visit);
 }
 
 /// Credits each edge's feature with sum_p k_p(m, mp) G_p, the SHAP value of the leaves below it
@@ -483,7 +415,6 @@ void for_each_row_block(const ForestView& forest, const PathShapTables& tables, 
   constexpr int R = kShapBlock;
   const int64_t M = forest.n_features;
   const bool plain_splits = forest.missing_rule == nullptr && forest.cat_offset == nullptr;
-  const Isa isa = detect_isa();
   const int64_t n_chunks = (n_rows + kShapChunk - 1) / kShapChunk;
   parallel_for_chunks(
       n_chunks, resolve_threads(n_jobs, n_chunks),
@@ -502,7 +433,7 @@ void for_each_row_block(const ForestView& forest, const PathShapTables& tables, 
         for (int64_t t = 0; t < forest.n_trees; ++t) {
           for (int64_t b = 0; b < n_blocks; ++b) {
             auto visit = job.visitor(t, r0 + b * R, scratch);
-            detail::walk_tree_block_on(isa, forest, tables, t, plain_splits, xt.data() + b * M * R, scratch, visit);
+            detail::walk_tree_block(forest, tables, t, plain_splits, xt.data() + b * M * R, scratch, visit);
           }
         }
         job.finish();
