@@ -6,10 +6,10 @@ import pickle
 
 import numpy as np
 import pytest
-
-import xplain_fast as xf
 from reference import predict_forest, random_forest
 from sklearn_models import fitted
+
+import xplain_fast as xf
 
 
 def test_save_load_round_trip(tmp_path):

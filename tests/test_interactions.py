@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import xplain_fast as xf
 from reference import brute_force_interactions, random_forest
 from sklearn_models import fitted
 from test_treeshap import rows_for
+
+import xplain_fast as xf
 
 
 @settings(max_examples=60)
@@ -66,7 +66,8 @@ def test_feature_subset_is_a_block_of_the_full_matrix():
     ex = xf.TreeExplainer(forest).fit()
     full = ex.shap_interaction_values(X)
     subset = [4, 1, 2]
-    np.testing.assert_allclose(ex.shap_interaction_values(X, features=subset), full[:, subset][:, :, subset], atol=1e-14)
+    block = full[:, subset][:, :, subset]
+    np.testing.assert_allclose(ex.shap_interaction_values(X, features=subset), block, atol=1e-14)
     np.testing.assert_allclose(ex.shap_interaction_values(X, features=["e", "b", "c"]),
                                full[:, subset][:, :, subset], atol=1e-14)
     with pytest.raises(ValueError, match="twice"):
@@ -95,7 +96,8 @@ def test_bitwise_identical_for_any_n_jobs(n_jobs):
     assert np.array_equal(xf.TreeExplainer(forest, n_jobs=n_jobs).fit().shap_interaction_values(X), serial)
 
 
-@pytest.mark.parametrize("name", ["RandomForestRegressor", "RandomForestClassifier", "GradientBoostingClassifier-binary",
+@pytest.mark.parametrize("name", ["RandomForestRegressor", "RandomForestClassifier",
+                                  "GradientBoostingClassifier-binary",
                                   "HistGradientBoostingRegressor", "ExtraTreesRegressor", "DecisionTreeClassifier"])
 def test_matches_shap_package(name):
     shap = pytest.importorskip("shap")
@@ -117,7 +119,8 @@ def test_matches_xgboost_pred_interactions(objective):
         model = xgboost.XGBClassifier(n_estimators=20, max_depth=4, nthread=1)
         model.fit(X, (clean[:, 0] > 0).astype(int) + (clean[:, 1] * clean[:, 2] > 0))
     else:
-        model = xgboost.XGBRegressor(n_estimators=30, max_depth=5, nthread=1).fit(X, clean[:, 0] * clean[:, 1] + clean[:, 2])
+        target = clean[:, 0] * clean[:, 1] + clean[:, 2]
+        model = xgboost.XGBRegressor(n_estimators=30, max_depth=5, nthread=1).fit(X, target)
     rows = X[:60]
     theirs = model.get_booster().predict(xgboost.DMatrix(rows), pred_interactions=True)
     ours = xf.TreeExplainer(model).fit().shap_interaction_values(rows)

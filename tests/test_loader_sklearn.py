@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference import predict_forest
 from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeRegressor
+from sklearn_models import FAMILIES, data, fitted, raw_output
 
 import xplain_fast as xf
-from reference import predict_forest
-from sklearn_models import FAMILIES, data, fitted, raw_output
 
 
 def threshold_rows(forest: xf.Forest, X: np.ndarray, rng: np.random.Generator, n: int = 60) -> np.ndarray:

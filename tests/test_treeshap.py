@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import brute_force_shap, classic_tree_shap, predict_forest, random_forest
 
 import xplain_fast as xf
-from reference import brute_force_shap, classic_tree_shap, predict_forest, random_forest
 
 
 def rows_for(forest: xf.Forest, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference import brute_force_shap
 from sklearn.ensemble import IsolationForest
+from sklearn_models import FAMILIES, data, fitted
 
 import xplain_fast as xf
-from reference import brute_force_shap
-from sklearn_models import FAMILIES, data, fitted
 
 shap = pytest.importorskip("shap")
 
