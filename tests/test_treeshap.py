@@ -6,7 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import brute_force_shap, classic_tree_shap, predict_forest, random_forest
 
@@ -33,6 +33,7 @@ def phi_of(forest: xf.Forest, X: np.ndarray, n_jobs: int | None = None) -> np.nd
     return phi.reshape(len(X), forest.n_features, forest.n_outputs)
 
 
+@settings(max_examples=300)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n_features=st.integers(1, 6),
