@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace xplain {
 
@@ -90,6 +91,22 @@ struct ForestView {
       return (cat_bits[cat_offset[node] + c / 32] >> (c % 32)) & 1u;
     }
     return strict_less ? x < threshold[node] : x <= threshold[node];
+  }
+
+  /// Nodes of tree t in depth-first preorder (parents before children, left subtree first) into
+  /// `order`; an explicit stack, so any depth works. `stack` is caller-provided scratch.
+  void preorder(int64_t t, std::vector<int64_t>& order, std::vector<int64_t>& stack) const {
+    order.clear();
+    stack.assign(1, tree_offset[t]);
+    while (!stack.empty()) {
+      const int64_t n = stack.back();
+      stack.pop_back();
+      order.push_back(n);
+      if (left[n] >= 0) {
+        stack.push_back(right[n]);
+        stack.push_back(left[n]);
+      }
+    }
   }
 
   /// Leaf reached by row x (length n_features) in tree t.

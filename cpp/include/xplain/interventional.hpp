@@ -232,17 +232,7 @@ inline InterventionalTables build_interventional_tables(const ForestView& forest
   // ---- structure: preorder, bits, per-leaf unique features
   for (int64_t t = 0; t < forest.n_trees; ++t) {
     const int64_t root = forest.tree_offset[t];
-    order.clear();
-    stack.assign(1, root);
-    while (!stack.empty()) {
-      const int64_t n = stack.back();
-      stack.pop_back();
-      order.push_back(n);
-      if (forest.left[n] >= 0) {
-        stack.push_back(forest.right[n]);
-        stack.push_back(forest.left[n]);
-      }
-    }
+    forest.preorder(t, order, stack);
     const int64_t N = static_cast<int64_t>(order.size());
     std::vector<int32_t> local_of(static_cast<size_t>(forest.tree_offset[t + 1] - root), -1);
     for (int64_t i = 0; i < N; ++i) local_of[static_cast<size_t>(order[i] - root)] = static_cast<int32_t>(i);

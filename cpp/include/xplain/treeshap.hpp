@@ -91,18 +91,7 @@ inline PathShapTables build_path_shap_tables(const ForestView& forest) {
   std::vector<int32_t> unique_count;
   for (int64_t t = 0; t < forest.n_trees; ++t) {
     const int64_t root = forest.tree_offset[t];
-    // preorder traversal (explicit stack: no recursion limit on deep trees)
-    order.clear();
-    stack.assign(1, root);
-    while (!stack.empty()) {
-      int64_t n = stack.back();
-      stack.pop_back();
-      order.push_back(n);
-      if (forest.left[n] >= 0) {
-        stack.push_back(forest.right[n]);
-        stack.push_back(forest.left[n]);
-      }
-    }
+    forest.preorder(t, order, stack);
     const int64_t N = static_cast<int64_t>(order.size());
     const int64_t base = T.node_begin.back();
     std::vector<int32_t> local_of(static_cast<size_t>(forest.tree_offset[t + 1] - root), -1);
