@@ -1,14 +1,14 @@
 """Time xplain-fast's Integrated Gradients against a plain NumPy implementation and Captum.
 
-    python benchmarks/compare_saliency.py                      # the issue's workload
+    python benchmarks/compare_saliency.py                      # the reference workload
     python benchmarks/compare_saliency.py --rows 2000 --repeat 5
-    /tmp/torchenv/bin/python benchmarks/compare_saliency.py    # with torch + captum installed
+    VENV/bin/python benchmarks/compare_saliency.py    # a venv with torch==2.13.0 (CPU) and captum
 
 Workload: a tanh MLP 50-64-64-32-1 (scikit-learn MLPRegressor), 10,000 rows, 64 Gauss-Legendre
 steps, zero baseline, CPU. References on the same weights:
   * NumPy: every point of every path materialised, forward and backward in float64 with numpy's
     BLAS (its threads set to the same count), 256 rows (16,384 points) per batch;
-  * Captum IntegratedGradients (method="gausslegendre", internal_batch_size=2000 as in the issue's
+  * Captum IntegratedGradients (method="gausslegendre", internal_batch_size=2000 as in the reference
     measurement; below the row count Captum evaluates one step of all rows per batch, so that is
     10,000 points per forward pass) on a torch copy of the network in float64 and float32,
     torch.set_num_threads to the same count. --captum-batch changes the batch (0: all at once).

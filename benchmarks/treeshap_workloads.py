@@ -1,4 +1,4 @@
-"""The fixed TreeSHAP benchmark workloads (issue: TreeSHAP), shared by the compare script and the
+"""The fixed TreeSHAP benchmark workloads, shared by the compare script and the
 FastTreeSHAP side-environment worker. Only numpy and the model libraries are needed here."""
 
 from __future__ import annotations
