@@ -68,6 +68,21 @@ inline carray<double> checked_rows(const py::array& X, int64_t n_features) {
   return a;
 }
 
+/// Attributions [n_rows, n_features, n_outputs] of rows X, computed by
+/// `explain(rows, n_rows, out)` with the GIL released. Safe: the caller's forest and tables are
+/// immutable and held by its references for the whole call; `rows` and the output are owned here,
+/// and the engines write disjoint row slices of the output.
+template <typename Explain>
+py::array_t<double> attributions_without_gil(const xplain::ForestView& f, const py::array& X, Explain&& explain) {
+  auto rows = checked_rows(X, f.n_features);
+  const int64_t n = rows.shape(0);
+  py::array_t<double> phi({n, f.n_features, f.n_outputs});
+  const double* x = rows.data();
+  double* out = phi.mutable_data();
+  run_without_gil([&] { explain(x, n, out); });
+  return phi;
+}
+
 void register_forest(py::module_& m);
 void register_treeshap(py::module_& m);
 void register_interventional(py::module_& m);

@@ -29,15 +29,9 @@ void register_treeshap(py::module_& m) {
       "path_shap_values",
       [](const ForestHandle& forest, const xplain::PathShapTables& tables, const py::array& X, int n_jobs) {
         const auto& f = forest.view();
-        auto rows = checked_rows(X, f.n_features);
-        const int64_t n = rows.shape(0);
-        py::array_t<double> phi({n, f.n_features, f.n_outputs});
-        const double* x = rows.data();
-        double* out = phi.mutable_data();
-        // Safe without the GIL: forest and tables are immutable and outlive the call (held by
-        // the caller's references); workers write disjoint row slices of `phi`, owned here.
-        run_without_gil([&] { xplain::path_shap_values(f, tables, x, n, out, n_jobs, python_interrupt_check()); });
-        return phi;
+        return attributions_without_gil(f, X, [&](const double* x, int64_t n, double* out) {
+          xplain::path_shap_values(f, tables, x, n, out, n_jobs, python_interrupt_check());
+        });
       },
       py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("n_jobs") = 1,
       "Path-dependent SHAP values [n_rows, n_features, n_outputs] for float64 rows X.");
