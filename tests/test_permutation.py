@@ -439,3 +439,69 @@ def test_errors(models, data):
         xf.permutation_importance(model, X, y, feature_groups=[["a"]])
     with pytest.raises(ValueError, match="n_jobs"):
         xf.permutation_importance(model, X, y, n_jobs=0)
+
+
+# -- the engine's internal splits: tree chunks, task blocks, repeat units, walk kinds ---------------
+def test_large_forest_spans_several_tree_chunks():
+    # ~100k nodes: the trees are processed in several cache-sized chunks
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(2000, 6))
+    y = X[:, 0] + np.sin(3 * X[:, 1]) + 0.5 * rng.normal(size=2000)
+    model = RandomForestRegressor(n_estimators=40, random_state=0).fit(X, y)
+    assert sum(est.tree_.node_count for est in model.estimators_) > 60_000
+    for scoring in ("r2", "neg_mean_absolute_error"):
+        _assert_same(
+            xf.permutation_importance(model, X, y, scoring=scoring, n_repeats=2, random_state=0),
+            sk_permutation_importance(model, X, y, scoring=scoring, n_repeats=2, random_state=0),
+        )
+
+
+def test_task_blocks_and_repeat_units_change_nothing(models, data, monkeypatch):
+    model, y = models["rf_multi"]
+    kw = dict(scoring=MULTICLASS_METRICS, n_repeats=5, random_state=2)
+    whole = xf.permutation_importance(model, data["X"], y, **kw)
+    # one group: its repeats are split over units so that threads have work
+    for j in range(data["X"].shape[1]):
+        single = xf.permutation_importance(model, data["X"], y, feature_groups=[[j]], n_jobs=2, **kw)
+        for key in whole:
+            np.testing.assert_array_equal(single[key].importances[0], whole[key].importances[j])
+    # raw sums for one unit at a time: many blocks, each re-indexing the trees
+    monkeypatch.setattr(perm_module, "_NATIVE_TASK_BYTES", 1)
+    blocked = xf.permutation_importance(model, data["X"], y, **kw)
+    for key in whole:
+        np.testing.assert_array_equal(blocked[key].importances, whole[key].importances)
+
+
+def test_categorical_splits_take_the_general_walk(data):
+    X = data["X"].copy()
+    X[:, 3] = np.random.default_rng(3).integers(0, 6, len(X))
+    y = data["y_reg"] + 0.5 * (X[:, 3] % 2)
+    model = HistGradientBoostingRegressor(
+        max_iter=15, categorical_features=[3], random_state=0
+    ).fit(X, y)
+    groups = [[0], [3], [1, 3]]
+    ours = xf.permutation_importance(model, X, y, n_repeats=3, random_state=0, feature_groups=groups)
+    expected = _group_oracle(model, X, y, groups, "r2", 3, 0)
+    np.testing.assert_allclose(ours.importances, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_lightgbm_missing_value_rules(data, zero_as_missing):
+    lightgbm = pytest.importorskip("lightgbm")
+    if importlib.util.find_spec("xplain_fast.models.lightgbm") is None:
+        pytest.skip("the LightGBM loader is not in this checkout yet")
+    X, y = data["X"].copy(), data["y_reg"]
+    X_train = X.copy()
+    if zero_as_missing:
+        X_train[::5, 2] = 0.0
+    # trained without NaN: LightGBM compares NaN as 0 (missing_type None) unless zero_as_missing
+    model = lightgbm.LGBMRegressor(
+        n_estimators=15, num_leaves=7, min_child_samples=5, random_state=0, verbose=-1,
+        zero_as_missing=zero_as_missing,
+    ).fit(X_train, y)
+    X[::6, 0] = np.nan
+    X[::4, 2] = 0.0
+    groups = [[0], [2], [0, 2]]
+    ours = xf.permutation_importance(model, X, y, n_repeats=3, random_state=0, feature_groups=groups)
+    expected = _group_oracle(model, X, y, groups, "r2", 3, 0)
+    np.testing.assert_allclose(ours.importances, expected, rtol=1e-12, atol=1e-12)

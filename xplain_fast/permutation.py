@@ -64,6 +64,8 @@ _AVERAGED_SOURCES = {
 
 #: bytes of permuted copies of X the generic path builds at once
 _GENERIC_CHUNK_BYTES = 64 * 2**20
+#: bytes of permuted raw sums the native path holds at once (tasks beyond it run in blocks)
+_NATIVE_TASK_BYTES = 256 * 2**20
 
 
 # ------------------------------------------------------------------------------------------------
@@ -665,19 +667,9 @@ def _native_scores(
         n_classes=0 if setup["classes"] is None else len(setup["classes"]),
         metrics=setup["metrics"],
     )
-    baseline = _core.forest_scores(
-        forest.handle,
-        setup["value"],
-        rows,
-        y=full_t["y"],
-        y_class=full_t["y_class"],
-        sample_weight=sample_weight,
-        n_jobs=threads,
-        **common,
-    )
     offsets = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
     columns = np.concatenate(groups).astype(np.int64)
-    permuted = _core.permutation_scores(
+    sub_baseline, permuted = _core.permutation_scores(
         forest.handle,
         setup["value"],
         setup["exact_order"],
@@ -688,6 +680,20 @@ def _native_scores(
         y=sub_t["y"],
         y_class=sub_t["y_class"],
         sample_weight=sub_w,
+        n_jobs=threads,
+        task_memory_bytes=_NATIVE_TASK_BYTES,
+        **common,
+    )
+    if row_indices is None:
+        return sub_baseline, permuted
+    # scikit-learn scores the baseline on all rows, the permutations on the subsample
+    baseline = _core.forest_scores(
+        forest.handle,
+        setup["value"],
+        rows,
+        y=full_t["y"],
+        y_class=full_t["y_class"],
+        sample_weight=sample_weight,
         n_jobs=threads,
         **common,
     )

@@ -76,7 +76,8 @@ void register_permutation(py::module_& m) {
          carray<int64_t> perms, carray<int64_t> group_offsets, carray<int64_t> group_columns, bool classifier,
          int link, double divisor, int predict_rule, bool auc_uses_raw, bool float32_output, int64_t n_classes, const py::object& y,
          const py::object& y_class, const py::object& sample_weight, const std::vector<int>& metrics,
-         int n_jobs) {
+         int n_jobs, int64_t task_memory_bytes) {
+        if (task_memory_bytes < 1) throw py::value_error("task_memory_bytes must be positive");
         const auto& f = forest.view();
         auto rows = checked_rows(X, f.n_features);
         auto values = checked_value(value, f);
@@ -103,18 +104,23 @@ void register_permutation(py::module_& m) {
         in.n_groups = G;
         const int64_t R = in.n_repeats, n_metrics = static_cast<int64_t>(metrics.size());
         py::array_t<double> out({G, R, n_metrics});
+        py::array_t<double> baseline(static_cast<py::ssize_t>(n_metrics));
         double* o = out.mutable_data();
+        double* base = baseline.mutable_data();
         // Safe without the GIL: the forest is immutable, every array read by the workers is owned
         // by a local (rows, values, perms, groups, `keep`) that outlives the call, and each task
         // writes only its own slot of `out`; no Python object is touched by the workers.
-        run_without_gil([&] { xplain::permutation_scores(f, in, spec, o, n_jobs, python_interrupt_check()); });
-        return out;
+        run_without_gil(
+            [&] { xplain::permutation_scores(f, in, spec, o, base, n_jobs, python_interrupt_check(), task_memory_bytes); });
+        return py::make_tuple(baseline, out);
       },
       py::arg("forest"), py::arg("value"), py::arg("exact_order"), py::arg("X"), py::arg("perms"),
       py::arg("group_offsets"), py::arg("group_columns"), py::arg("classifier"), py::arg("link"),
       py::arg("divisor"), py::arg("predict_rule"), py::arg("auc_uses_raw"), py::arg("float32_output"), py::arg("n_classes"), py::arg("y"),
       py::arg("y_class"), py::arg("sample_weight"), py::arg("metrics"), py::arg("n_jobs") = 1,
-      "Scores [n_groups, n_repeats, n_metrics] after permuting each column group of X.");
+      py::arg("task_memory_bytes") = int64_t{256} << 20,
+      "(baseline scores [n_metrics], scores [n_groups, n_repeats, n_metrics] after permuting each column group of X).\n"
+      "task_memory_bytes bounds the permuted raw sums held at once.");
 
   m.def(
       "forest_scores",

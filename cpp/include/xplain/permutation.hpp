@@ -2,14 +2,17 @@
 // for many (group, repeat) tasks at once, with the link and the scikit-learn metrics in C++.
 //
 // The permuted raw output of a row only changes in trees whose root-to-leaf path (for that row)
-// passes a node that splits on a permuted column, and along that path only at such nodes can the
-// permuted row leave it. A plan built once stores, for the evaluated rows, the leaf of every tree,
-// and for every (tree, feature) the rows whose path tests the feature. A task then re-routes only
-// those rows, starting from the stored path, and only leaves it where a permuted value goes the
-// other way. Changed rows are re-summed over all trees in tree order (exact mode), so a permuted
-// prediction is bit for bit the sum the library itself computes, and ties (argmax, ROC ranks)
-// break exactly as in scikit-learn; or updated by leaf differences (delta mode, for models whose
-// own arithmetic is float32 anyway).
+// passes a node that splits on a permuted column, and only where the permuted value leaves the
+// interval of values that keep that path. Trees are processed in cache-sized chunks: for each
+// tree, the evaluated rows are routed once and indexed by feature (row, first node testing the
+// feature, interval); then every task scans the rows of its column, re-routes only those whose
+// donor value leaves the interval (branch-free, many rows side by side), and adds the leaf
+// differences to its own raw sums, trees in order.
+//
+// Rows whose result could tie (argmax, ROC ranks) within the round-off of those updates are
+// re-summed over all trees in tree order (exact mode), so a permuted prediction is the sum the
+// library itself computes and ties break exactly as in scikit-learn; delta mode skips that for
+// models whose own arithmetic is float32 anyway.
 //
 // Metrics follow scikit-learn's formulas and summation order (numpy's pairwise sum), so the
 // scores agree to float64 round-off. Each task writes its own output slot with its own scratch:
@@ -404,189 +407,406 @@ struct PermutationInput {
 
 namespace detail {
 
-/// Everything a task needs that does not depend on the permutation.
-struct PermutationPlan {
-  std::vector<int32_t> leaves;        ///< [n, T] baseline leaf
-  double tie_bound = 0.0;             ///< bound on |delta update - tree-order sum| of a raw output
-  std::vector<double> base_raw;       ///< [n, K]
-  std::vector<int64_t> path_offset;   ///< per node: start of its root path (leaves only)
-  std::vector<int32_t> path_length;
-  std::vector<int32_t> path_nodes;    ///< internal nodes root -> leaf, for every leaf
-  // Per leaf and distinct feature on its path: the path's nodes testing it (depth order) and the
-  // child the path takes there.
-  struct LeafFeature {
-    int32_t feature, begin, end, leaf;
-    // When every node of the segment is a plain numeric split with the NaN-follows-default rule,
-    // the values that keep the path form an interval: (lo, hi] for "<=" ([lo, hi) for "<"),
-    // and NaN keeps it iff nan_stays.
-    double lo, hi;
-    uint8_t simple, nan_stays;
-  };
-  std::vector<int64_t> lf_offset;     ///< per node: its LeafFeature entries [lf_offset[v], lf_offset[v+1])
-  std::vector<LeafFeature> lf;
-  std::vector<int32_t> seg_node, seg_next;
-  /// (tree, feature) -> rows whose path tests the feature, ascending, with their LeafFeature.
-  struct RowEntry {
-    int32_t row, lf;
-    // The interval of LeafFeature lf shrunk to float bounds (an inner approximation: a value
-    // inside surely keeps the path; outside, the segment decides). NaN lo: no interval.
-    float lo, hi;
-  };
-  std::vector<float> lf_lo, lf_hi;
-  /// The nodes packed one per cache-line slot for re-routing: children, feature, threshold;
-  /// plain = numeric split whose NaN follows default_left (others ask ForestView::goes_left).
-  struct PackedNode {
-    double threshold;
-    int32_t left, right, feature;
-    uint8_t default_left, plain;
-  };
-  std::vector<PackedNode> nodes;
-  std::vector<int64_t> rows_offset;   ///< [(T * M) + 1]
-  std::vector<RowEntry> rows;
+/// A node packed for re-routing (one load per step): plain = numeric split whose NaN follows
+/// default_left; other nodes ask ForestView::goes_left.
+struct PackedNode {
+  double threshold;
+  int32_t left, right, feature;
+  uint8_t default_left, plain;
 };
 
-inline PermutationPlan build_plan(const ForestView& f, const PermutationInput& in, int n_jobs,
-                                  const std::function<bool()>& interrupted) {
-  PermutationPlan p;
-  const int64_t n = in.n_rows, T = f.n_trees, M = f.n_features, K = f.n_outputs, W = f.value_width;
-  // Root paths of every leaf (parents precede children inside a tree).
-  std::vector<int32_t> parent(static_cast<size_t>(f.n_nodes), -1);
-  for (int64_t v = 0; v < f.n_nodes; ++v)
-    if (f.left[v] >= 0) parent[f.left[v]] = parent[f.right[v]] = static_cast<int32_t>(v);
-  p.path_offset.assign(static_cast<size_t>(f.n_nodes), -1);
-  p.path_length.assign(static_cast<size_t>(f.n_nodes), 0);
-  std::vector<int32_t> up;
-  for (int64_t v = 0; v < f.n_nodes; ++v) {
-    if (f.left[v] >= 0) continue;
-    up.clear();
-    for (int32_t a = parent[v]; a >= 0; a = parent[a]) up.push_back(a);
-    p.path_offset[v] = static_cast<int64_t>(p.path_nodes.size());
-    p.path_length[v] = static_cast<int32_t>(up.size());
-    p.path_nodes.insert(p.path_nodes.end(), up.rbegin(), up.rend());
+/// A node for the branch-free walk. A leaf's children are itself. nan_zero: NaN is compared as
+/// 0.0 (kNaNAsZero); nan_left: NaN goes left (kNaNDefault with default_left).
+struct LaneNode {
+  double threshold;
+  int32_t child[2];  ///< [left, right]
+  int32_t feature;
+  uint8_t nan_left, nan_zero;
+
+  /// The child that prepared value x goes to (itself for a leaf), without branches.
+  int32_t next(double x, bool strict) const {
+    const bool nan = x != x;
+    const double xc = nan && nan_zero ? 0.0 : x;
+    const bool left = (strict ? xc < threshold : xc <= threshold) | (nan & (nan_left != 0));
+    return child[left ? 0 : 1];
   }
-  // Per leaf: its distinct path features, each with the path nodes testing it.
-  p.lf_offset.assign(static_cast<size_t>(f.n_nodes) + 1, 0);
-  {
-    std::vector<std::pair<int32_t, int32_t>> by_feature;  // (feature, position on the path)
-    for (int64_t v = 0; v < f.n_nodes; ++v) {
-      p.lf_offset[v] = static_cast<int64_t>(p.lf.size());
-      if (f.left[v] >= 0) continue;
-      const int32_t* path = p.path_nodes.data() + p.path_offset[v];
-      const int32_t len = p.path_length[v];
-      by_feature.clear();
-      for (int32_t k = 0; k < len; ++k) by_feature.emplace_back(f.feature[path[k]], k);
-      std::stable_sort(by_feature.begin(), by_feature.end(),
-                       [](const auto& a, const auto& b) { return a.first < b.first; });
-      for (size_t q = 0; q < by_feature.size(); ++q) {
-        const int32_t j = by_feature[q].first, k = by_feature[q].second;
-        if (q == 0 || by_feature[q - 1].first != j)
-          p.lf.push_back({j, static_cast<int32_t>(p.seg_node.size()), 0, static_cast<int32_t>(v),
-                          -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity(), 1, 1});
-        const int32_t node = path[k], next = k + 1 < len ? path[k + 1] : static_cast<int32_t>(v);
-        p.seg_node.push_back(node);
-        p.seg_next.push_back(next);
-        auto& e = p.lf.back();
-        e.end = static_cast<int32_t>(p.seg_node.size());
-        const bool went_left = next == f.left[node];
-        if ((f.cat_offset && f.cat_offset[node] >= 0) || (f.missing_rule && f.missing_rule[node] != kNaNDefault))
-          e.simple = 0;
-        if (went_left) e.hi = std::min(e.hi, f.threshold[node]);
-        else e.lo = std::max(e.lo, f.threshold[node]);
-        if ((f.default_left[node] != 0) != went_left) e.nan_stays = 0;
+};
+
+constexpr int kLanes = 16;  ///< rows walked side by side so that their loads overlap
+
+/// A row whose path through a tree tests a feature: the first node of the path that tests it
+/// (`top`), and an interval of values that surely keep the path, (lo, hi] for "<=" splits and
+/// [lo, hi) for "<", rounded inwards to float so that an entry takes 16 bytes. NaN bounds (no
+/// interval) for categorical splits and special missing-value rules. A value outside the interval
+/// is re-routed from `top`, which is exact whether or not it really leaves the path.
+struct RowEntry {
+  int32_t row, top;
+  float lo, hi;
+};
+
+/// One tree's view of the evaluated rows: each row's leaf, and per feature the rows whose path
+/// tests it (ascending).
+struct TreeRows {
+  std::vector<int32_t> leaf;    ///< [n]
+  std::vector<int64_t> offset;  ///< [M + 1]: the entries of feature j are [offset[j], offset[j + 1])
+  std::vector<RowEntry> entries;
+};
+
+/// Per leaf of one tree, the distinct features on its root path with their entry fields.
+struct LeafFeature {
+  int32_t feature, top;
+  float lo, hi;
+};
+
+/// Everything shared by the tasks that does not depend on the permutation.
+struct PermutationContext {
+  const ForestView& f;
+  const PermutationInput& in;
+  std::vector<PackedNode> nodes;
+  std::vector<LaneNode> lane_nodes;  ///< empty if a node needs goes_left (categorical, zero-as-missing)
+  std::vector<double> XP;    ///< prepared rows [n, M] (the values the library compares)
+  std::vector<double> XT;    ///< the same, column-major [M, n]
+  std::vector<double> base_raw;  ///< [n, K] baseline raw sums, trees in order
+  std::vector<uint8_t> no_group; ///< [M] zeros: a walk that takes every column from the row itself
+  double tie_bound = 0.0;    ///< bound on |delta update - tree-order sum| of a raw output
+
+  /// Leaves of tree t for the rows [r0, r1) into leaf[r - r0].
+  void baseline_leaves(int64_t t, int64_t r0, int64_t r1, int32_t* leaf) const {
+    const int64_t M = f.n_features, root = f.tree_offset[t];
+    if (lane_nodes.empty()) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const double* x = XP.data() + r * M;
+        leaf[r - r0] = static_cast<int32_t>(walk(root, x, x, no_group.data()));
+      }
+      return;
+    }
+    const LaneNode* ln = lane_nodes.data();
+    const bool strict = f.strict_less;
+    for (int64_t b = r0; b < r1; b += kLanes) {
+      const int cnt = static_cast<int>(std::min<int64_t>(kLanes, r1 - b));
+      int32_t node[kLanes];
+      const double* x[kLanes];
+      for (int k = 0; k < kLanes; ++k) {
+        node[k] = static_cast<int32_t>(root);
+        x[k] = XP.data() + (b + (k < cnt ? k : 0)) * M;
+      }
+      for (bool active = true; active;) {
+        active = false;
+        for (int k = 0; k < kLanes; ++k) {
+          const LaneNode& nd = ln[node[k]];
+          const int32_t to = nd.next(x[k][nd.feature], strict);
+          active |= to != node[k];
+          node[k] = to;
+        }
+      }
+      for (int k = 0; k < cnt; ++k) leaf[b - r0 + k] = node[k];
+    }
+  }
+
+  /// The leaf below `node` reached by the prepared row xo whose columns in `in_group` are taken
+  /// from the prepared row xd.
+  int64_t walk(int64_t node, const double* xo, const double* xd, const uint8_t* in_group) const {
+    const bool strict = f.strict_less;
+    for (;;) {
+      const PackedNode& nd = nodes[node];
+      if (nd.left < 0) return node;
+      const double x = in_group[nd.feature] ? xd[nd.feature] : xo[nd.feature];
+      bool left;
+      if (nd.plain)
+        left = std::isnan(x) ? nd.default_left != 0 : (strict ? x < nd.threshold : x <= nd.threshold);
+      else
+        left = f.goes_left(node, x);
+      node = left ? nd.left : nd.right;
+    }
+  }
+};
+
+inline float float_at_least(double x) {
+  float v = static_cast<float>(x);
+  if (static_cast<double>(v) < x) v = std::nextafter(v, std::numeric_limits<float>::infinity());
+  return v;
+}
+inline float float_at_most(double x) {
+  float v = static_cast<float>(x);
+  if (static_cast<double>(v) > x) v = std::nextafter(v, -std::numeric_limits<float>::infinity());
+  return v;
+}
+
+/// Builds tree t's TreeRows for the evaluated rows. `leaf_features` and `lf_offset` are scratch.
+inline void build_tree_rows(const PermutationContext& ctx, int64_t t, TreeRows& out,
+                            std::vector<LeafFeature>& leaf_features, std::vector<int64_t>& lf_offset) {
+  const ForestView& f = ctx.f;
+  const int64_t n = ctx.in.n_rows, M = f.n_features;
+  const int64_t begin = f.tree_offset[t], end = f.tree_offset[t + 1];
+  // Per leaf: the distinct features of its path, with their interval. Parents precede children,
+  // so one pass over the nodes with each node's parent walks every leaf's path upwards.
+  std::vector<int32_t> parent(static_cast<size_t>(end - begin), -1);
+  for (int64_t v = begin; v < end; ++v)
+    if (f.left[v] >= 0) parent[f.left[v] - begin] = parent[f.right[v] - begin] = static_cast<int32_t>(v);
+  leaf_features.clear();
+  lf_offset.assign(static_cast<size_t>(end - begin + 1), 0);
+  struct Bounds {
+    int32_t feature, top;
+    double lo, hi;
+    bool simple;
+  };
+  std::vector<Bounds> bounds;
+  for (int64_t v = begin; v < end; ++v) {
+    lf_offset[v - begin] = static_cast<int64_t>(leaf_features.size());
+    if (f.left[v] >= 0) continue;
+    bounds.clear();
+    // upwards from the leaf: the last node seen for a feature is its top
+    for (int64_t child = v, a = parent[v - begin]; a >= 0; child = a, a = parent[a - begin]) {
+      const int32_t j = f.feature[a];
+      auto it = std::find_if(bounds.begin(), bounds.end(), [j](const Bounds& b) { return b.feature == j; });
+      if (it == bounds.end()) {
+        bounds.push_back({j, 0, -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity(),
+                          true});
+        it = bounds.end() - 1;
+      }
+      it->top = static_cast<int32_t>(a);
+      if ((f.cat_offset && f.cat_offset[a] >= 0) || (f.missing_rule && f.missing_rule[a] != kNaNDefault))
+        it->simple = false;
+      if (child == f.left[a]) it->hi = std::min(it->hi, f.threshold[a]);
+      else it->lo = std::max(it->lo, f.threshold[a]);
+    }
+    for (const Bounds& b : bounds) {
+      const float nan = std::numeric_limits<float>::quiet_NaN();
+      leaf_features.push_back({b.feature, b.top, b.simple ? float_at_least(b.lo) : nan,
+                               b.simple ? float_at_most(b.hi) : nan});
+    }
+  }
+  lf_offset[end - begin] = static_cast<int64_t>(leaf_features.size());
+
+  out.leaf.resize(static_cast<size_t>(n));
+  out.offset.assign(static_cast<size_t>(M + 1), 0);
+  ctx.baseline_leaves(t, 0, n, out.leaf.data());
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t leaf = out.leaf[r];
+    for (int64_t q = lf_offset[leaf - begin]; q < lf_offset[leaf - begin + 1]; ++q)
+      ++out.offset[leaf_features[q].feature + 1];
+  }
+  for (int64_t j = 0; j < M; ++j) out.offset[j + 1] += out.offset[j];
+  out.entries.resize(static_cast<size_t>(out.offset[M]));
+  std::vector<int64_t> fill(out.offset.begin(), out.offset.end() - 1);
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t leaf = out.leaf[r] - begin;
+    for (int64_t q = lf_offset[leaf]; q < lf_offset[leaf + 1]; ++q) {
+      const LeafFeature& e = leaf_features[q];
+      out.entries[fill[e.feature]++] = {static_cast<int32_t>(r), e.top, e.lo, e.hi};
+    }
+  }
+}
+
+
+/// Scratch of one unit of work (nothing is shared between threads).
+struct TaskScratch {
+  struct Pending {
+    int32_t row, node;
+  };
+  std::vector<std::vector<Pending>> pending;  ///< per repeat
+  std::vector<uint8_t> in_group;
+  std::vector<uint8_t> stamp;  ///< rows already pending (groups), all zero between uses
+};
+
+/// Re-routes the pending rows of one (tree, repeat) and applies their leaf changes to `raw`.
+/// Rows walk branch-free, kLanes at a time so that their loads overlap; a lane that reaches its
+/// leaf takes the next pending row. Single: the group is the one column j.
+template <bool Single>
+void reroute_lanes(const PermutationContext& ctx, const std::vector<TaskScratch::Pending>& pending, int64_t t,
+                   const int32_t* baseline_leaf, const int64_t* perm, int64_t j, const uint8_t* in_group, double* raw,
+                   uint8_t* changed) {
+  const ForestView& f = ctx.f;
+  const int64_t M = f.n_features, K = f.n_outputs, W = f.value_width;
+  const double* value = ctx.in.value;
+  const LaneNode* ln = ctx.lane_nodes.data();
+  const bool strict = f.strict_less;
+  auto finish = [&](int32_t r, int64_t leaf) {
+    const int64_t old_leaf = baseline_leaf[r];
+    if (leaf == old_leaf) return;
+    const double* vn = value + leaf * W;
+    const double* vo = value + old_leaf * W;
+    double* o = raw + r * K + f.tree_output[t];
+    for (int64_t q = 0; q < W; ++q) o[q] += vn[q] - vo[q];
+    changed[r] = 1;
+  };
+  const int64_t P = static_cast<int64_t>(pending.size());
+  int64_t node[kLanes];
+  int32_t row[kLanes];
+  const double* xo[kLanes];
+  const double* xd[kLanes];
+  double u[kLanes];
+  for (int64_t b = 0; b < P; b += kLanes) {
+    const int cnt = static_cast<int>(std::min<int64_t>(kLanes, P - b));
+    for (int k = 0; k < kLanes; ++k) {
+      const auto& p = pending[b + (k < cnt ? k : 0)];
+      row[k] = p.row;
+      node[k] = p.node;
+      xo[k] = ctx.XP.data() + static_cast<int64_t>(p.row) * M;
+      xd[k] = ctx.XP.data() + perm[p.row] * M;
+      if (Single) u[k] = xd[k][j];
+    }
+    for (bool active = true; active;) {
+      active = false;
+      for (int k = 0; k < kLanes; ++k) {
+        const LaneNode& nd = ln[node[k]];
+        // one column: the donor's value is the lane's constant, and only the own row is read
+        const double own = xo[k][nd.feature];
+        const double x = Single ? (nd.feature == j ? u[k] : own) : (in_group[nd.feature] != 0 ? xd[k][nd.feature] : own);
+        const int64_t to = nd.next(x, strict);
+        active |= to != node[k];
+        node[k] = to;
       }
     }
-    p.lf_offset[f.n_nodes] = static_cast<int64_t>(p.lf.size());
+    for (int k = 0; k < cnt; ++k) finish(row[k], node[k]);
   }
-  // Baseline leaves, leaf values and raw sums of the evaluated rows.
-  p.leaves.resize(static_cast<size_t>(n * T));
-  {
-    double max_abs = 0.0;
-    for (int64_t v = 0; v < f.n_nodes; ++v)
-      if (f.left[v] < 0)
-        for (int64_t c = 0; c < W; ++c) max_abs = std::max(max_abs, std::fabs(in.value[v * W + c]));
-    double base_abs = 0.0;
-    for (int64_t k = 0; k < K; ++k) base_abs = std::max(base_abs, std::fabs(f.base_value[k]));
-    // Both sums carry at most (T + 2) roundings of magnitude <= eps * (|base| + T max|v|)
-    // (a delta update adds two per changed tree, each bounded likewise); a factor 8 to spare.
-    const double mag = base_abs + static_cast<double>(T) * max_abs;
-    p.tie_bound = 8.0 * static_cast<double>(2 * T + 4) * std::numeric_limits<double>::epsilon() * mag;
-  }
-  p.base_raw.resize(static_cast<size_t>(n * K));
-  const int64_t n_chunks = (n + kRowChunk - 1) / kRowChunk;
-  parallel_for_chunks(
-      n_chunks, resolve_threads(n_jobs, n_chunks),
-      [&](int64_t chunk) {
-        const int64_t r0 = chunk * kRowChunk, r1 = std::min(n, r0 + kRowChunk);
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t k = 0; k < K; ++k) p.base_raw[r * K + k] = f.base_value[k];
-        for (int64_t t = 0; t < T; ++t)  // trees outer: each stays in cache for the chunk
-          for (int64_t r = r0; r < r1; ++r) {
-            const int64_t leaf = f.leaf_of(t, in.X + r * M);
-            p.leaves[r * T + t] = static_cast<int32_t>(leaf);
-            const double* v = in.value + leaf * W;
-            double* ot = p.base_raw.data() + r * K + f.tree_output[t];
-            for (int64_t c = 0; c < W; ++c) ot[c] += v[c];
+}
+
+/// Moves group g's repeats [rep0, rep1) through trees [t0, t1): every row that lands in another
+/// leaf adds the leaf difference to its repeat's raw sums (trees in order, so the arithmetic does
+/// not depend on chunking or grouping) and is marked in that repeat's `changed`.
+inline void advance_group(const PermutationContext& ctx, const std::vector<TreeRows>& tables, int64_t t0, int64_t t1,
+                          int64_t g, int64_t rep0, int64_t rep1, double* raw, uint8_t* changed, TaskScratch& s) {
+  const ForestView& f = ctx.f;
+  const PermutationInput& in = ctx.in;
+  const int64_t n = in.n_rows, M = f.n_features, K = f.n_outputs;
+  const int64_t n_reps = rep1 - rep0;
+  const int64_t* cols = in.group_columns + in.group_offsets[g];
+  const int64_t n_cols = in.group_offsets[g + 1] - in.group_offsets[g];
+  s.in_group.assign(static_cast<size_t>(M), 0);
+  for (int64_t q = 0; q < n_cols; ++q) s.in_group[cols[q]] = 1;
+  s.pending.resize(static_cast<size_t>(n_reps));
+  const bool strict = f.strict_less;
+  auto keeps = [strict](const RowEntry& e, double u) {
+    return strict ? (e.lo <= u && u < e.hi) : (e.lo < u && u <= e.hi);
+  };
+  for (int64_t t = t0; t < t1; ++t) {
+    const TreeRows& tr = tables[t - t0];
+    for (int64_t rep = rep0; rep < rep1; ++rep) {
+      auto& pending = s.pending[rep - rep0];
+      const int64_t* perm = in.perms + rep * n;
+      if (n_cols == 1) {
+        // Branch-free: whether a row stays is a coin toss for the branch predictor.
+        const int64_t j = cols[0];
+        const double* xj = ctx.XT.data() + j * n;
+        pending.resize(static_cast<size_t>(tr.offset[j + 1] - tr.offset[j]));
+        size_t np = 0;
+        for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e) {
+          const RowEntry& entry = tr.entries[e];
+          pending[np] = {entry.row, entry.top};
+          np += !keeps(entry, xj[perm[entry.row]]);
+        }
+        pending.resize(np);
+      } else {
+        // A row leaves its path if any column of the group leaves its interval; it is then
+        // re-routed from the root with all of the group's columns taken from the donor row.
+        pending.clear();
+        s.stamp.resize(static_cast<size_t>(n), 0);
+        const int32_t root = static_cast<int32_t>(f.tree_offset[t]);
+        for (int64_t q = 0; q < n_cols; ++q) {
+          const double* xc = ctx.XT.data() + cols[q] * n;
+          for (int64_t e = tr.offset[cols[q]]; e < tr.offset[cols[q] + 1]; ++e) {
+            const RowEntry& entry = tr.entries[e];
+            if (s.stamp[entry.row] || keeps(entry, xc[perm[entry.row]])) continue;
+            s.stamp[entry.row] = 1;
+            pending.push_back({entry.row, root});
           }
-      },
-      interrupted);
-  p.nodes.resize(static_cast<size_t>(f.n_nodes));
-  for (int64_t v = 0; v < f.n_nodes; ++v) {
-    const bool plain = !(f.cat_offset && f.cat_offset[v] >= 0) && !(f.missing_rule && f.missing_rule[v] != kNaNDefault);
-    p.nodes[v] = {f.threshold[v], f.left[v], f.right[v], f.feature[v], f.default_left[v], static_cast<uint8_t>(plain)};
-  }
-  // float inner bounds of the intervals
-  p.lf_lo.resize(p.lf.size());
-  p.lf_hi.resize(p.lf.size());
-  for (size_t q = 0; q < p.lf.size(); ++q) {
-    const auto& e = p.lf[q];
-    if (!e.simple) {
-      p.lf_lo[q] = p.lf_hi[q] = std::numeric_limits<float>::quiet_NaN();
-      continue;
+        }
+        for (const auto& p : pending) s.stamp[p.row] = 0;
+      }
+      double* raw_rep = raw + (rep - rep0) * n * K;
+      uint8_t* changed_rep = changed + (rep - rep0) * n;
+      if (ctx.lane_nodes.empty()) {
+        for (const auto& p : pending) {
+          const double* xo = ctx.XP.data() + static_cast<int64_t>(p.row) * M;
+          const int64_t leaf = ctx.walk(p.node, xo, ctx.XP.data() + perm[p.row] * M, s.in_group.data());
+          const int64_t old_leaf = tr.leaf[p.row];
+          if (leaf == old_leaf) continue;
+          const int64_t W = f.value_width;
+          double* o = raw_rep + p.row * K + f.tree_output[t];
+          for (int64_t q = 0; q < W; ++q) o[q] += in.value[leaf * W + q] - in.value[old_leaf * W + q];
+          changed_rep[p.row] = 1;
+        }
+      } else if (n_cols == 1) {
+        reroute_lanes<true>(ctx, pending, t, tr.leaf.data(), perm, cols[0], nullptr, raw_rep, changed_rep);
+      } else {
+        reroute_lanes<false>(ctx, pending, t, tr.leaf.data(), perm, -1, s.in_group.data(), raw_rep, changed_rep);
+      }
     }
-    float lo = static_cast<float>(e.lo), hi = static_cast<float>(e.hi);
-    if (static_cast<double>(lo) < e.lo) lo = std::nextafter(lo, std::numeric_limits<float>::infinity());
-    if (static_cast<double>(hi) > e.hi) hi = std::nextafter(hi, -std::numeric_limits<float>::infinity());
-    p.lf_lo[q] = lo;
-    p.lf_hi[q] = hi;
   }
-  // (tree, feature) -> rows whose path tests the feature, in row order; counted, then filled,
-  // tree by tree in parallel (each tree owns its slice of the CSR).
-  p.rows_offset.assign(static_cast<size_t>(T * M + 1), 0);
-  parallel_for_chunks(
-      T, resolve_threads(n_jobs, T),
-      [&](int64_t t) {
-        for (int64_t r = 0; r < n; ++r) {
-          const int32_t leaf = p.leaves[r * T + t];
-          for (int64_t q = p.lf_offset[leaf]; q < p.lf_offset[leaf + 1]; ++q) ++p.rows_offset[t * M + p.lf[q].feature + 1];
+}
+
+/// Rows of a task whose class or ROC rank could depend on the last bits of their delta-updated
+/// raw sums (within 2 x tie_bound of a tie), among the changed ones.
+inline void rows_near_ties(const PermutationContext& ctx, const ScoringSpec& spec, const double* raw,
+                           const uint8_t* changed, std::vector<uint8_t>& redo) {
+  const int64_t n = ctx.in.n_rows, K = ctx.f.n_outputs;
+  const double B = ctx.tie_bound;
+  redo.assign(static_cast<size_t>(n), 0);
+  bool class_ties = false, rank_ties = false;
+  for (int m : spec.metrics) {
+    class_ties |= m == kAccuracy || m == kBalancedAccuracy;
+    rank_ties |= m == kRocAuc || m == kRocAucOvr;
+  }
+  if (class_ties)
+    for (int64_t r = 0; r < n; ++r) {
+      if (!changed[r]) continue;
+      const double* o = raw + r * K;
+      if (K == 1) {
+        redo[r] = std::fabs(o[0]) <= B;
+      } else {
+        double top = -std::numeric_limits<double>::infinity(), second = top;
+        for (int64_t k = 0; k < K; ++k) {
+          if (o[k] > top) {
+            second = top;
+            top = o[k];
+          } else if (o[k] > second) {
+            second = o[k];
+          }
         }
-      },
-      interrupted);
-  for (int64_t q = 0; q < T * M; ++q) p.rows_offset[q + 1] += p.rows_offset[q];
-  p.rows.resize(static_cast<size_t>(p.rows_offset[T * M]));
-  parallel_for_chunks(
-      T, resolve_threads(n_jobs, T),
-      [&](int64_t t) {
-        std::vector<int64_t> fill(p.rows_offset.begin() + t * M, p.rows_offset.begin() + (t + 1) * M);
-        for (int64_t r = 0; r < n; ++r) {
-          const int32_t leaf = p.leaves[r * T + t];
-          for (int64_t q = p.lf_offset[leaf]; q < p.lf_offset[leaf + 1]; ++q)
-            p.rows[fill[p.lf[q].feature]++] = {static_cast<int32_t>(r), static_cast<int32_t>(q), p.lf_lo[q], p.lf_hi[q]};
-        }
-      },
-      interrupted);
-  return p;
+        redo[r] = top - second <= 2.0 * B;
+      }
+    }
+  if (rank_ties) {
+    // Rows whose exact raw output k is equal are within 2B of each other in output k (the ROC
+    // score of class k is a function of it): in every run of such near neighbours holding a
+    // changed row, redo the changed ones.
+    std::vector<int32_t> order(static_cast<size_t>(n));
+    for (int64_t k = 0; k < K; ++k) {
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return raw[a * K + k] < raw[b * K + k]; });
+      for (int64_t a = 0; a < n;) {
+        int64_t b = a + 1;
+        while (b < n && raw[order[b] * K + k] - raw[order[b - 1] * K + k] <= 2.0 * B) ++b;
+        if (b - a > 1)
+          for (int64_t q = a; q < b; ++q)
+            if (changed[order[q]]) redo[order[q]] = 1;
+        a = b;
+      }
+    }
+  }
 }
 
 }  // namespace detail
 
 /// Scores after permuting each column group, for every (group, repeat):
-/// out[(g * n_repeats + r) * n_metrics + m]. Throws std::invalid_argument on bad input.
+/// out[(g * n_repeats + r) * n_metrics + m], and the unpermuted rows' scores in baseline_out
+/// (n_metrics, if not null). Throws std::invalid_argument on bad input.
+///
+/// Trees are visited in chunks small enough to stay in cache: for each chunk, every tree's rows
+/// are routed and indexed by feature once (in parallel over trees), then every task moves through
+/// the chunk (in parallel over tasks). Each task owns its raw sums, updated in tree order, so the
+/// result does not depend on the chunking or on n_jobs. Tasks are processed in blocks whose raw
+/// sums fit in `task_memory_bytes`.
 inline void permutation_scores(const ForestView& f, const PermutationInput& in, const ScoringSpec& spec,
-                               double* out, int n_jobs, const std::function<bool()>& interrupted = {}) {
+                               double* out, double* baseline_out, int n_jobs,
+                               const std::function<bool()>& interrupted = {},
+                               int64_t task_memory_bytes = int64_t{256} << 20) {
   const int64_t n = in.n_rows, T = f.n_trees, M = f.n_features, K = f.n_outputs, W = f.value_width;
   const int64_t R = in.n_repeats, G = in.n_groups;
   const int64_t n_metrics = static_cast<int64_t>(spec.metrics.size());
   if (n < 1) throw std::invalid_argument("permutation importance needs at least one row");
+  if (n > std::numeric_limits<int32_t>::max()) throw std::invalid_argument("too many rows for one call");
   if (R < 1) throw std::invalid_argument("n_repeats must be >= 1");
   for (int64_t q = 0; q < R * n; ++q)
     if (in.perms[q] < 0 || in.perms[q] >= n)
@@ -609,262 +829,186 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
       if (spec.y_class[i] < 0 || spec.y_class[i] >= spec.n_classes)
         throw std::invalid_argument("class index out of range");
 
-  const detail::PermutationPlan plan = detail::build_plan(f, in, n_jobs, interrupted);
-  // Models that compare float32(x) only need the rows as float32: half the memory traffic.
-  std::vector<float> X32;
-  if (f.float32_input) X32.assign(in.X, in.X + n * M);
-  // Columns of the prepared values, for reading one permuted column cheaply.
-  std::vector<double> XT(static_cast<size_t>(n * M));
+  detail::PermutationContext ctx{f, in};
+  ctx.nodes.resize(static_cast<size_t>(f.n_nodes));
+  for (int64_t v = 0; v < f.n_nodes; ++v) {
+    const bool plain = !(f.cat_offset && f.cat_offset[v] >= 0) && !(f.missing_rule && f.missing_rule[v] != kNaNDefault);
+    ctx.nodes[v] = {f.threshold[v], f.left[v], f.right[v], f.feature[v], f.default_left[v], static_cast<uint8_t>(plain)};
+  }
+  bool lanes_apply = true;  // numeric splits with NaN -> default or NaN -> 0
+  for (int64_t v = 0; v < f.n_nodes; ++v)
+    lanes_apply &= !(f.cat_offset && f.cat_offset[v] >= 0) && !(f.missing_rule && f.missing_rule[v] == kNaNOrZeroDefault);
+  if (lanes_apply) {
+    ctx.lane_nodes.resize(static_cast<size_t>(f.n_nodes));
+    for (int64_t v = 0; v < f.n_nodes; ++v) {
+      const int32_t self = static_cast<int32_t>(v);
+      const bool leaf = f.left[v] < 0;
+      const uint8_t rule = f.missing_rule ? f.missing_rule[v] : static_cast<uint8_t>(kNaNDefault);
+      ctx.lane_nodes[v] = {leaf ? 0.0 : f.threshold[v],
+                           {leaf ? self : f.left[v], leaf ? self : f.right[v]},
+                           leaf ? 0 : f.feature[v],
+                           static_cast<uint8_t>(rule == kNaNDefault && f.default_left[v]),
+                           static_cast<uint8_t>(rule == kNaNAsZero)};
+    }
+  }
+  ctx.no_group.assign(static_cast<size_t>(M), 0);
+  ctx.XP.resize(static_cast<size_t>(n * M));
+  ctx.XT.resize(static_cast<size_t>(n * M));
   for (int64_t r = 0; r < n; ++r)
-    for (int64_t j = 0; j < M; ++j) XT[j * n + r] = f.prepare(in.X[r * M + j]);
+    for (int64_t j = 0; j < M; ++j) ctx.XT[j * n + r] = ctx.XP[r * M + j] = f.prepare(in.X[r * M + j]);
+  {
+    double max_abs = 0.0;
+    for (int64_t v = 0; v < f.n_nodes; ++v)
+      if (f.left[v] < 0)
+        for (int64_t c = 0; c < W; ++c) max_abs = std::max(max_abs, std::fabs(in.value[v * W + c]));
+    double base_abs = 0.0;
+    for (int64_t k = 0; k < K; ++k) base_abs = std::max(base_abs, std::fabs(f.base_value[k]));
+    // Both sums carry at most (T + 2) roundings of magnitude <= eps * (|base| + T max|v|)
+    // (a delta update adds two per changed tree, each bounded likewise); a factor 8 to spare.
+    const double mag = base_abs + static_cast<double>(T) * max_abs;
+    ctx.tie_bound = 8.0 * static_cast<double>(2 * T + 4) * std::numeric_limits<double>::epsilon() * mag;
+  }
+  ctx.base_raw.resize(static_cast<size_t>(n * K));
+  {
+    // base + the trees' values in tree order, as predict_sum adds them
+    const int64_t n_chunks = (n + kRowChunk - 1) / kRowChunk;
+    parallel_for_chunks(
+        n_chunks, resolve_threads(n_jobs, n_chunks),
+        [&](int64_t chunk) {
+          const int64_t r0 = chunk * kRowChunk, r1 = std::min(n, r0 + kRowChunk);
+          std::vector<int32_t> leaf(static_cast<size_t>(r1 - r0));
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t k = 0; k < K; ++k) ctx.base_raw[r * K + k] = f.base_value[k];
+          for (int64_t t = 0; t < T; ++t) {
+            ctx.baseline_leaves(t, r0, r1, leaf.data());
+            for (int64_t r = r0; r < r1; ++r) {
+              const double* v = in.value + static_cast<int64_t>(leaf[r - r0]) * W;
+              double* o = ctx.base_raw.data() + r * K + f.tree_output[t];
+              for (int64_t c = 0; c < W; ++c) o[c] += v[c];
+            }
+          }
+        },
+        interrupted);
+  }
   // A task that changes no leaf scores the baseline rows.
   std::vector<double> base_scores(static_cast<size_t>(n_metrics));
   {
     ScoreScratch scratch;
-    score_raw(spec, plan.base_raw.data(), n, K, base_scores.data(), scratch);
+    score_raw(spec, ctx.base_raw.data(), n, K, base_scores.data(), scratch);
+  }
+  if (baseline_out) std::copy(base_scores.begin(), base_scores.end(), baseline_out);
+
+  // Tree chunks: about kChunkNodeBytes of packed nodes (the re-routing working set), and at
+  // most kChunkEntries row entries (n x the features of a path) at once.
+  constexpr int64_t kChunkNodeBytes = int64_t{768} << 10;
+  constexpr int64_t kChunkEntries = int64_t{4} << 20;
+  std::vector<int32_t> depth(static_cast<size_t>(f.n_nodes), 0);
+  std::vector<int64_t> tree_depth(static_cast<size_t>(T), 0);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t v = f.tree_offset[t]; v < f.tree_offset[t + 1]; ++v) {
+      tree_depth[t] = std::max<int64_t>(tree_depth[t], depth[v]);
+      if (f.left[v] >= 0) depth[f.left[v]] = depth[f.right[v]] = depth[v] + 1;
+    }
+  std::vector<int64_t> chunk_start{0};
+  {
+    int64_t bytes = 0, entries = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t b = (f.tree_offset[t + 1] - f.tree_offset[t]) * static_cast<int64_t>(sizeof(detail::PackedNode));
+      const int64_t e = n * std::min(tree_depth[t], M);
+      if (t > chunk_start.back() && (bytes + b > kChunkNodeBytes || entries + e > kChunkEntries)) {
+        chunk_start.push_back(t);
+        bytes = entries = 0;
+      }
+      bytes += b;
+      entries += e;
+    }
+    chunk_start.push_back(T);
   }
 
-  struct Change {
-    int32_t row, tree, leaf;
-  };
-  parallel_for_chunks(
-      G * R, resolve_threads(n_jobs, G * R),
-      [&](int64_t task) {
-        const int64_t g = task / R, rep = task % R;
-        const int64_t* perm = in.perms + rep * n;
-        const int64_t* cols = in.group_columns + in.group_offsets[g];
-        const int64_t n_cols = in.group_offsets[g + 1] - in.group_offsets[g];
-        std::vector<uint8_t> in_group(static_cast<size_t>(M), 0);
-        for (int64_t q = 0; q < n_cols; ++q) in_group[cols[q]] = 1;
-        std::vector<int32_t> stamp;
-        if (n_cols > 1) stamp.assign(static_cast<size_t>(n), -1);
-        std::vector<Change> changes;
-        std::vector<int32_t> affected;
-
-        // Re-routes row r of tree t from `node` with the group's columns taken from row perm[r].
-        auto finish = [&](int64_t r, int64_t node) {
-          if (f.float32_input) {
-            const float* xo = X32.data() + r * M;
-            const float* xp = X32.data() + perm[r] * M;
-            while (f.left[node] >= 0) {
-              const int32_t j = f.feature[node];
-              const double x = in_group[j] ? xp[j] : xo[j];
-              node = f.goes_left(node, x) ? f.left[node] : f.right[node];
-            }
-            return node;
-          }
-          const double* xo = in.X + r * M;
-          const double* xp = in.X + perm[r] * M;
-          while (f.left[node] >= 0) {
-            const int32_t j = f.feature[node];
-            const double x = in_group[j] ? xp[j] : xo[j];
-            node = f.goes_left(node, f.prepare(x)) ? f.left[node] : f.right[node];
-          }
-          return node;
-        };
-        // Rows that left their path in the current tree: finished together, several at a time,
-        // so that their independent memory accesses overlap.
-        struct Pending {
-          int32_t row, node, old_leaf;
-        };
-        std::vector<Pending> pending;
-        auto finish_pending = [&](int64_t t) {
-          constexpr int kLanes = 16;
-          const size_t P = pending.size();
-          for (size_t b = 0; b < P; b += kLanes) {
-            const int cnt = static_cast<int>(std::min<size_t>(kLanes, P - b));
-            int64_t node[kLanes];
-            for (int k = 0; k < cnt; ++k) node[k] = pending[b + k].node;
-            if (f.float32_input) {
-              const float* xo[kLanes];
-              const float* xp[kLanes];
-              for (int k = 0; k < cnt; ++k) {
-                xo[k] = X32.data() + static_cast<int64_t>(pending[b + k].row) * M;
-                xp[k] = X32.data() + perm[pending[b + k].row] * M;
-              }
-              const bool strict = f.strict_less;
-              for (bool active = true; active;) {
-                active = false;
-                for (int k = 0; k < cnt; ++k) {
-                  const auto& nd = plan.nodes[node[k]];
-                  if (nd.left < 0) continue;
-                  active = true;
-                  const double x = in_group[nd.feature] ? xp[k][nd.feature] : xo[k][nd.feature];
-                  bool left;
-                  if (nd.plain)
-                    left = std::isnan(x) ? nd.default_left != 0 : (strict ? x < nd.threshold : x <= nd.threshold);
-                  else
-                    left = f.goes_left(node[k], x);
-                  node[k] = left ? nd.left : nd.right;
-                }
-              }
-            } else {
-              for (int k = 0; k < cnt; ++k) node[k] = finish(pending[b + k].row, node[k]);
-            }
-            for (int k = 0; k < cnt; ++k)
-              if (node[k] != pending[b + k].old_leaf)
-                changes.push_back({pending[b + k].row, static_cast<int32_t>(t), static_cast<int32_t>(node[k])});
-          }
-          pending.clear();
-        };
-        if (n_cols == 1) {
-          // One column: visit only the path nodes that test it; leave the path where the
-          // permuted value goes the other way.
-          const int64_t j = cols[0];
-          const double* xj = XT.data() + j * n;
-          const bool strict = f.strict_less;
-          for (int64_t t = 0; t < T; ++t) {
-            for (int64_t e = plan.rows_offset[t * M + j]; e < plan.rows_offset[t * M + j + 1]; ++e) {
-              const auto entry = plan.rows[e];
-              const double x = xj[perm[entry.row]];
-              // the common case, from the entry alone: the value keeps the path
-              if (strict ? (entry.lo <= x && x < entry.hi) : (entry.lo < x && x <= entry.hi)) continue;
-              const auto& seg = plan.lf[entry.lf];
-              if (seg.simple) {
-                const bool stays = std::isnan(x) ? seg.nan_stays != 0
-                                   : strict      ? (seg.lo <= x && x < seg.hi)
-                                                 : (seg.lo < x && x <= seg.hi);
-                if (stays) continue;
-              }
-              for (int32_t s = seg.begin; s < seg.end; ++s) {
-                const int32_t v = plan.seg_node[s];
-                const bool left = f.goes_left(v, x);
-                if (left != (plan.seg_next[s] == f.left[v])) {
-                  pending.push_back({entry.row, static_cast<int32_t>(left ? f.left[v] : f.right[v]), seg.leaf});
-                  break;
-                }
-              }
-            }
-            finish_pending(t);
-          }
-        }
-        for (int64_t t = 0; t < T && n_cols > 1; ++t) {
-          // rows of tree t whose path tests a column of the group
-          affected.clear();
-          for (int64_t q = 0; q < n_cols; ++q)
-            for (int64_t e = plan.rows_offset[t * M + cols[q]]; e < plan.rows_offset[t * M + cols[q] + 1]; ++e) {
-              const int32_t r = plan.rows[e].row;
-              if (stamp[r] != t) {
-                stamp[r] = static_cast<int32_t>(t);
-                affected.push_back(r);
-              }
-            }
-          std::sort(affected.begin(), affected.end());
-          for (const int32_t r : affected) {
-            const double* xp = in.X + perm[r] * M;
-            const int32_t leaf = plan.leaves[r * T + t];
-            const int32_t* path = plan.path_nodes.data() + plan.path_offset[leaf];
-            const int32_t len = plan.path_length[leaf];
-            int64_t node = -1;
-            for (int32_t k = 0; k < len; ++k) {
-              const int32_t v = path[k];
-              const int32_t j = f.feature[v];
-              if (!in_group[j]) continue;
-              const int64_t next = k + 1 < len ? path[k + 1] : leaf;
-              const bool left = f.goes_left(v, f.prepare(xp[j]));
-              if (left != (next == f.left[v])) {
-                node = left ? f.left[v] : f.right[v];
-                break;
-              }
-            }
-            if (node < 0) continue;  // the permuted row stays on the baseline path
-            node = finish(r, node);
-            if (node != leaf) changes.push_back({r, static_cast<int32_t>(t), static_cast<int32_t>(node)});
-          }
-        }
-
-        if (changes.empty()) {
-          std::copy(base_scores.begin(), base_scores.end(), out + task * n_metrics);
-          return;
-        }
-        // Permuted raw sums: baseline, plus leaf differences on the changed rows.
-        std::vector<double> raw(plan.base_raw);
-        {
-          // group the changes by row, keeping tree order within a row (counting sort, stable)
-          std::vector<int32_t> start(static_cast<size_t>(n) + 1, 0);
-          for (const Change& c : changes) ++start[c.row + 1];
-          for (int64_t i = 0; i < n; ++i) start[i + 1] += start[i];
-          std::vector<Change> by_row(changes.size());
-          {
-            std::vector<int32_t> pos(start.begin(), start.end() - 1);
-            for (const Change& c : changes) by_row[pos[c.row]++] = c;
-          }
-          for (int64_t r = 0; r < n; ++r) {
-            double* o = raw.data() + r * K;
-            for (int32_t c = start[r]; c < start[r + 1]; ++c) {
-              const Change& ch = by_row[c];
-              const double* vn = in.value + static_cast<int64_t>(ch.leaf) * W;
-              const double* vo = in.value + static_cast<int64_t>(plan.leaves[r * T + ch.tree]) * W;
-              double* ot = o + f.tree_output[ch.tree];
-              for (int64_t q = 0; q < W; ++q) ot[q] += vn[q] - vo[q];
-            }
+  // Units of work: a group with a block of its repeats (all of them unless there are too few
+  // groups to keep the threads busy); their results do not depend on this split.
+  const int64_t reps_per_unit = std::max<int64_t>(1, R / std::max<int64_t>(1, std::min<int64_t>(R, (8 + G - 1) / G)));
+  const int64_t units_per_group = (R + reps_per_unit - 1) / reps_per_unit;
+  const int64_t n_units = G * units_per_group;
+  // Blocks of units whose raw sums fit in task_memory_bytes.
+  const int64_t unit_bytes = reps_per_unit * n * (K * static_cast<int64_t>(sizeof(double)) + 1);
+  const int64_t block = std::max<int64_t>(1, std::min<int64_t>(n_units, task_memory_bytes / unit_bytes));
+  std::vector<detail::TreeRows> tables;
+  for (int64_t unit0 = 0; unit0 < n_units; unit0 += block) {
+    const int64_t unit1 = std::min(n_units, unit0 + block), B = unit1 - unit0;
+    // Slots of the block's tasks: unit u holds repeats [rep0, rep1) of group g in slots
+    // (u - unit0) * reps_per_unit + (rep - rep0).
+    auto unit_range = [&](int64_t u, int64_t& g, int64_t& rep0, int64_t& rep1) {
+      g = u / units_per_group;
+      rep0 = (u % units_per_group) * reps_per_unit;
+      rep1 = std::min(R, rep0 + reps_per_unit);
+    };
+    const int64_t slots = B * reps_per_unit;
+    std::vector<double> raw(static_cast<size_t>(slots * n * K));
+    for (int64_t b = 0; b < slots; ++b) std::copy(ctx.base_raw.begin(), ctx.base_raw.end(), raw.begin() + b * n * K);
+    std::vector<uint8_t> changed(static_cast<size_t>(slots * n), 0);
+    for (size_t c = 0; c + 1 < chunk_start.size(); ++c) {
+      const int64_t t0 = chunk_start[c], t1 = chunk_start[c + 1];
+      tables.resize(static_cast<size_t>(t1 - t0));
+      parallel_for_chunks(
+          t1 - t0, resolve_threads(n_jobs, t1 - t0),
+          [&](int64_t i) {
+            std::vector<detail::LeafFeature> leaf_features;
+            std::vector<int64_t> lf_offset;
+            detail::build_tree_rows(ctx, t0 + i, tables[i], leaf_features, lf_offset);
+          },
+          interrupted);
+      parallel_for_chunks(
+          B, resolve_threads(n_jobs, B),
+          [&](int64_t b) {
+            int64_t g, rep0, rep1;
+            unit_range(unit0 + b, g, rep0, rep1);
+            detail::TaskScratch scratch;
+            const int64_t slot = b * reps_per_unit;
+            detail::advance_group(ctx, tables, t0, t1, g, rep0, rep1, raw.data() + slot * n * K,
+                                  changed.data() + slot * n, scratch);
+          },
+          interrupted);
+    }
+    parallel_for_chunks(
+        slots, resolve_threads(n_jobs, slots),
+        [&](int64_t slot) {
+          int64_t g, rep0, rep1;
+          unit_range(unit0 + slot / reps_per_unit, g, rep0, rep1);
+          const int64_t rep = rep0 + slot % reps_per_unit;
+          if (rep >= rep1) return;  // the last unit of a group may hold fewer repeats
+          const uint8_t* ch = changed.data() + slot * n;
+          double* o = raw.data() + slot * n * K;
+          double* scores = out + (g * R + rep) * n_metrics;
+          if (std::none_of(ch, ch + n, [](uint8_t c) { return c != 0; })) {
+            std::copy(base_scores.begin(), base_scores.end(), scores);
+            return;
           }
           if (in.exact_order) {
-            // Rows whose ranking or class could depend on the last bits: sum them exactly.
-            std::vector<uint8_t> redo(static_cast<size_t>(n), 0);
-            const double B = plan.tie_bound;
-            bool class_ties = false, rank_ties = false;
-            for (int m : spec.metrics) {
-              class_ties |= m == kAccuracy || m == kBalancedAccuracy;
-              rank_ties |= m == kRocAuc || m == kRocAucOvr;
-            }
-            if (class_ties)
-              for (int64_t r = 0; r < n; ++r) {
-                if (start[r] == start[r + 1]) continue;
-                const double* o = raw.data() + r * K;
-                if (K == 1) {
-                  redo[r] = std::fabs(o[0]) <= B;
-                } else {
-                  double top = -std::numeric_limits<double>::infinity(), second = top;
-                  for (int64_t k = 0; k < K; ++k) {
-                    if (o[k] > top) {
-                      second = top;
-                      top = o[k];
-                    } else if (o[k] > second) {
-                      second = o[k];
-                    }
-                  }
-                  redo[r] = top - second <= 2.0 * B;
-                }
-              }
-            if (rank_ties) {
-              // Rows whose exact raw output k is equal are within 2B of each other in output k
-              // (the ROC score of class k is a function of it): in every run of such near
-              // neighbours holding a changed row, redo the changed ones.
-              std::vector<int32_t> order(static_cast<size_t>(n));
-              for (int64_t k = 0; k < K; ++k) {
-                std::iota(order.begin(), order.end(), 0);
-                std::sort(order.begin(), order.end(),
-                          [&](int32_t a, int32_t b) { return raw[a * K + k] < raw[b * K + k]; });
-                for (int64_t a = 0; a < n;) {
-                  int64_t b = a + 1;
-                  while (b < n && raw[order[b] * K + k] - raw[order[b - 1] * K + k] <= 2.0 * B) ++b;
-                  if (b - a > 1)
-                    for (int64_t q = a; q < b; ++q)
-                      if (start[order[q]] != start[order[q] + 1]) redo[order[q]] = 1;
-                  a = b;
-                }
-              }
-            }
+            // Rows whose class or rank could depend on the last bits: sum them in tree order.
+            std::vector<uint8_t> redo;
+            detail::rows_near_ties(ctx, spec, o, ch, redo);
+            const int64_t* perm = in.perms + rep * n;
+            std::vector<uint8_t> in_group(static_cast<size_t>(M), 0);
+            for (int64_t q = in.group_offsets[g]; q < in.group_offsets[g + 1]; ++q) in_group[in.group_columns[q]] = 1;
             for (int64_t r = 0; r < n; ++r) {
               if (!redo[r]) continue;
-              double* o = raw.data() + r * K;
-              for (int64_t k = 0; k < K; ++k) o[k] = f.base_value[k];
-              int32_t c = start[r];
+              const double* xo = ctx.XP.data() + r * M;
+              const double* xd = ctx.XP.data() + perm[r] * M;
+              double* orow = o + r * K;
+              for (int64_t k = 0; k < K; ++k) orow[k] = f.base_value[k];
               for (int64_t t = 0; t < T; ++t) {
-                int64_t leaf = plan.leaves[r * T + t];
-                if (c < start[r + 1] && by_row[c].tree == t) leaf = by_row[c++].leaf;
-                const double* v = in.value + leaf * W;
-                double* ot = o + f.tree_output[t];
+                const double* v = in.value + ctx.walk(f.tree_offset[t], xo, xd, in_group.data()) * W;
+                double* ot = orow + f.tree_output[t];
                 for (int64_t q = 0; q < W; ++q) ot[q] += v[q];
               }
             }
           }
-        }
-        ScoreScratch scratch;
-        score_raw(spec, raw.data(), n, K, out + task * n_metrics, scratch);
-      },
-      interrupted);
+          ScoreScratch scratch;
+          score_raw(spec, o, n, K, scores, scratch);
+        },
+        interrupted);
+  }
 }
 
 }  // namespace xplain
