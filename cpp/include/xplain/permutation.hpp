@@ -458,14 +458,16 @@ struct LeafFeature {
   float lo, hi;
 };
 
-/// Everything shared by the tasks that does not depend on the permutation.
+/// Everything shared by the tasks that does not depend on the permutation. Real: how the
+/// prepared rows are stored (float when the library compares float32 values: half the cache).
+template <typename Real>
 struct PermutationContext {
   const ForestView& f;
   const PermutationInput& in;
   std::vector<PackedNode> nodes;
   std::vector<LaneNode> lane_nodes;  ///< empty if a node needs goes_left (categorical, zero-as-missing)
-  std::vector<double> XP;    ///< prepared rows [n, M] (the values the library compares)
-  std::vector<double> XT;    ///< the same, column-major [M, n]
+  std::vector<Real> XP;      ///< prepared rows [n, M] (the values the library compares)
+  std::vector<Real> XT;      ///< the same, column-major [M, n]
   std::vector<double> base_raw;  ///< [n, K] baseline raw sums, trees in order
   std::vector<uint8_t> no_group; ///< [M] zeros: a walk that takes every column from the row itself
   double tie_bound = 0.0;    ///< bound on |delta update - tree-order sum| of a raw output
@@ -475,7 +477,7 @@ struct PermutationContext {
     const int64_t M = f.n_features, root = f.tree_offset[t];
     if (lane_nodes.empty()) {
       for (int64_t r = r0; r < r1; ++r) {
-        const double* x = XP.data() + r * M;
+        const Real* x = XP.data() + r * M;
         leaf[r - r0] = static_cast<int32_t>(walk(root, x, x, no_group.data()));
       }
       return;
@@ -485,7 +487,7 @@ struct PermutationContext {
     for (int64_t b = r0; b < r1; b += kLanes) {
       const int cnt = static_cast<int>(std::min<int64_t>(kLanes, r1 - b));
       int32_t node[kLanes];
-      const double* x[kLanes];
+      const Real* x[kLanes];
       for (int k = 0; k < kLanes; ++k) {
         node[k] = static_cast<int32_t>(root);
         x[k] = XP.data() + (b + (k < cnt ? k : 0)) * M;
@@ -505,7 +507,7 @@ struct PermutationContext {
 
   /// The leaf below `node` reached by the prepared row xo whose columns in `in_group` are taken
   /// from the prepared row xd.
-  int64_t walk(int64_t node, const double* xo, const double* xd, const uint8_t* in_group) const {
+  int64_t walk(int64_t node, const Real* xo, const Real* xd, const uint8_t* in_group) const {
     const bool strict = f.strict_less;
     for (;;) {
       const PackedNode& nd = nodes[node];
@@ -533,7 +535,8 @@ inline float float_at_most(double x) {
 }
 
 /// Builds tree t's TreeRows for the evaluated rows. `leaf_features` and `lf_offset` are scratch.
-inline void build_tree_rows(const PermutationContext& ctx, int64_t t, TreeRows& out,
+template <typename Real>
+void build_tree_rows(const PermutationContext<Real>& ctx, int64_t t, TreeRows& out,
                             std::vector<LeafFeature>& leaf_features, std::vector<int64_t>& lf_offset) {
   const ForestView& f = ctx.f;
   const int64_t n = ctx.in.n_rows, M = f.n_features;
@@ -612,8 +615,8 @@ struct TaskScratch {
 /// Re-routes the pending rows of one (tree, repeat) and applies their leaf changes to `raw`.
 /// Rows walk branch-free, kLanes at a time so that their loads overlap; a lane that reaches its
 /// leaf takes the next pending row. Single: the group is the one column j.
-template <bool Single>
-void reroute_lanes(const PermutationContext& ctx, const std::vector<TaskScratch::Pending>& pending, int64_t t,
+template <bool Single, typename Real>
+void reroute_lanes(const PermutationContext<Real>& ctx, const std::vector<TaskScratch::Pending>& pending, int64_t t,
                    const int32_t* baseline_leaf, const int64_t* perm, int64_t j, const uint8_t* in_group, double* raw,
                    uint8_t* changed) {
   const ForestView& f = ctx.f;
@@ -633,8 +636,8 @@ void reroute_lanes(const PermutationContext& ctx, const std::vector<TaskScratch:
   const int64_t P = static_cast<int64_t>(pending.size());
   int64_t node[kLanes];
   int32_t row[kLanes];
-  const double* xo[kLanes];
-  const double* xd[kLanes];
+  const Real* xo[kLanes];
+  const Real* xd[kLanes];
   double u[kLanes];
   for (int64_t b = 0; b < P; b += kLanes) {
     const int cnt = static_cast<int>(std::min<int64_t>(kLanes, P - b));
@@ -665,7 +668,8 @@ void reroute_lanes(const PermutationContext& ctx, const std::vector<TaskScratch:
 /// Moves group g's repeats [rep0, rep1) through trees [t0, t1): every row that lands in another
 /// leaf adds the leaf difference to its repeat's raw sums (trees in order, so the arithmetic does
 /// not depend on chunking or grouping) and is marked in that repeat's `changed`.
-inline void advance_group(const PermutationContext& ctx, const std::vector<TreeRows>& tables, int64_t t0, int64_t t1,
+template <typename Real>
+void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRows>& tables, int64_t t0, int64_t t1,
                           int64_t g, int64_t rep0, int64_t rep1, double* raw, uint8_t* changed, TaskScratch& s) {
   const ForestView& f = ctx.f;
   const PermutationInput& in = ctx.in;
@@ -688,7 +692,7 @@ inline void advance_group(const PermutationContext& ctx, const std::vector<TreeR
       if (n_cols == 1) {
         // Branch-free: whether a row stays is a coin toss for the branch predictor.
         const int64_t j = cols[0];
-        const double* xj = ctx.XT.data() + j * n;
+        const Real* xj = ctx.XT.data() + j * n;
         pending.resize(static_cast<size_t>(tr.offset[j + 1] - tr.offset[j]));
         size_t np = 0;
         for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e) {
@@ -704,7 +708,7 @@ inline void advance_group(const PermutationContext& ctx, const std::vector<TreeR
         s.stamp.resize(static_cast<size_t>(n), 0);
         const int32_t root = static_cast<int32_t>(f.tree_offset[t]);
         for (int64_t q = 0; q < n_cols; ++q) {
-          const double* xc = ctx.XT.data() + cols[q] * n;
+          const Real* xc = ctx.XT.data() + cols[q] * n;
           for (int64_t e = tr.offset[cols[q]]; e < tr.offset[cols[q] + 1]; ++e) {
             const RowEntry& entry = tr.entries[e];
             if (s.stamp[entry.row] || keeps(entry, xc[perm[entry.row]])) continue;
@@ -718,7 +722,7 @@ inline void advance_group(const PermutationContext& ctx, const std::vector<TreeR
       uint8_t* changed_rep = changed + (rep - rep0) * n;
       if (ctx.lane_nodes.empty()) {
         for (const auto& p : pending) {
-          const double* xo = ctx.XP.data() + static_cast<int64_t>(p.row) * M;
+          const Real* xo = ctx.XP.data() + static_cast<int64_t>(p.row) * M;
           const int64_t leaf = ctx.walk(p.node, xo, ctx.XP.data() + perm[p.row] * M, s.in_group.data());
           const int64_t old_leaf = tr.leaf[p.row];
           if (leaf == old_leaf) continue;
@@ -738,7 +742,8 @@ inline void advance_group(const PermutationContext& ctx, const std::vector<TreeR
 
 /// Rows of a task whose class or ROC rank could depend on the last bits of their delta-updated
 /// raw sums (within 2 x tie_bound of a tie), among the changed ones.
-inline void rows_near_ties(const PermutationContext& ctx, const ScoringSpec& spec, const double* raw,
+template <typename Real>
+void rows_near_ties(const PermutationContext<Real>& ctx, const ScoringSpec& spec, const double* raw,
                            const uint8_t* changed, std::vector<uint8_t>& redo) {
   const int64_t n = ctx.in.n_rows, K = ctx.f.n_outputs;
   const double B = ctx.tie_bound;
@@ -789,47 +794,17 @@ inline void rows_near_ties(const PermutationContext& ctx, const ScoringSpec& spe
 
 }  // namespace detail
 
-/// Scores after permuting each column group, for every (group, repeat):
-/// out[(g * n_repeats + r) * n_metrics + m], and the unpermuted rows' scores in baseline_out
-/// (n_metrics, if not null). Throws std::invalid_argument on bad input.
-///
-/// Trees are visited in chunks small enough to stay in cache: for each chunk, every tree's rows
-/// are routed and indexed by feature once (in parallel over trees), then every task moves through
-/// the chunk (in parallel over tasks). Each task owns its raw sums, updated in tree order, so the
-/// result does not depend on the chunking or on n_jobs. Tasks are processed in blocks whose raw
-/// sums fit in `task_memory_bytes`.
-inline void permutation_scores(const ForestView& f, const PermutationInput& in, const ScoringSpec& spec,
-                               double* out, double* baseline_out, int n_jobs,
-                               const std::function<bool()>& interrupted = {},
-                               int64_t task_memory_bytes = int64_t{256} << 20) {
+namespace detail {
+
+/// permutation_scores after validation, with prepared rows stored as Real.
+template <typename Real>
+void permutation_scores_impl(const ForestView& f, const PermutationInput& in, const ScoringSpec& spec, double* out,
+                             double* baseline_out, int n_jobs, const std::function<bool()>& interrupted,
+                             int64_t task_memory_bytes) {
   const int64_t n = in.n_rows, T = f.n_trees, M = f.n_features, K = f.n_outputs, W = f.value_width;
   const int64_t R = in.n_repeats, G = in.n_groups;
   const int64_t n_metrics = static_cast<int64_t>(spec.metrics.size());
-  if (n < 1) throw std::invalid_argument("permutation importance needs at least one row");
-  if (n > std::numeric_limits<int32_t>::max()) throw std::invalid_argument("too many rows for one call");
-  if (R < 1) throw std::invalid_argument("n_repeats must be >= 1");
-  for (int64_t q = 0; q < R * n; ++q)
-    if (in.perms[q] < 0 || in.perms[q] >= n)
-      throw std::invalid_argument("permutation index " + std::to_string(in.perms[q]) + " is out of range [0, " +
-                                  std::to_string(n) + ")");
-  if (in.group_offsets[0] != 0) throw std::invalid_argument("group_offsets must start at 0");
-  for (int64_t g = 0; g < G; ++g) {
-    if (in.group_offsets[g + 1] <= in.group_offsets[g])
-      throw std::invalid_argument("feature group " + std::to_string(g) + " is empty");
-    for (int64_t q = in.group_offsets[g]; q < in.group_offsets[g + 1]; ++q)
-      if (in.group_columns[q] < 0 || in.group_columns[q] >= M)
-        throw std::invalid_argument("feature group " + std::to_string(g) + " has column " +
-                                    std::to_string(in.group_columns[q]) + " outside [0, " + std::to_string(M) + ")");
-  }
-  if (spec.classifier && (spec.n_classes < 2 || !spec.y_class))
-    throw std::invalid_argument("a classifier needs n_classes >= 2 and class indices");
-  if (!spec.classifier && !spec.y) throw std::invalid_argument("a regressor needs targets");
-  if (spec.y_class)
-    for (int64_t i = 0; i < n; ++i)
-      if (spec.y_class[i] < 0 || spec.y_class[i] >= spec.n_classes)
-        throw std::invalid_argument("class index out of range");
-
-  detail::PermutationContext ctx{f, in};
+  PermutationContext<Real> ctx{f, in};
   ctx.nodes.resize(static_cast<size_t>(f.n_nodes));
   for (int64_t v = 0; v < f.n_nodes; ++v) {
     const bool plain = !(f.cat_offset && f.cat_offset[v] >= 0) && !(f.missing_rule && f.missing_rule[v] != kNaNDefault);
@@ -855,7 +830,7 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
   ctx.XP.resize(static_cast<size_t>(n * M));
   ctx.XT.resize(static_cast<size_t>(n * M));
   for (int64_t r = 0; r < n; ++r)
-    for (int64_t j = 0; j < M; ++j) ctx.XT[j * n + r] = ctx.XP[r * M + j] = f.prepare(in.X[r * M + j]);
+    for (int64_t j = 0; j < M; ++j) ctx.XT[j * n + r] = ctx.XP[r * M + j] = static_cast<Real>(f.prepare(in.X[r * M + j]));
   {
     double max_abs = 0.0;
     for (int64_t v = 0; v < f.n_nodes; ++v)
@@ -913,7 +888,7 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
   {
     int64_t bytes = 0, entries = 0;
     for (int64_t t = 0; t < T; ++t) {
-      const int64_t b = (f.tree_offset[t + 1] - f.tree_offset[t]) * static_cast<int64_t>(sizeof(detail::PackedNode));
+      const int64_t b = (f.tree_offset[t + 1] - f.tree_offset[t]) * static_cast<int64_t>(sizeof(PackedNode));
       const int64_t e = n * std::min(tree_depth[t], M);
       if (t > chunk_start.back() && (bytes + b > kChunkNodeBytes || entries + e > kChunkEntries)) {
         chunk_start.push_back(t);
@@ -933,7 +908,7 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
   // Blocks of units whose raw sums fit in task_memory_bytes.
   const int64_t unit_bytes = reps_per_unit * n * (K * static_cast<int64_t>(sizeof(double)) + 1);
   const int64_t block = std::max<int64_t>(1, std::min<int64_t>(n_units, task_memory_bytes / unit_bytes));
-  std::vector<detail::TreeRows> tables;
+  std::vector<TreeRows> tables;
   for (int64_t unit0 = 0; unit0 < n_units; unit0 += block) {
     const int64_t unit1 = std::min(n_units, unit0 + block), B = unit1 - unit0;
     // Slots of the block's tasks: unit u holds repeats [rep0, rep1) of group g in slots
@@ -953,9 +928,9 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
       parallel_for_chunks(
           t1 - t0, resolve_threads(n_jobs, t1 - t0),
           [&](int64_t i) {
-            std::vector<detail::LeafFeature> leaf_features;
+            std::vector<LeafFeature> leaf_features;
             std::vector<int64_t> lf_offset;
-            detail::build_tree_rows(ctx, t0 + i, tables[i], leaf_features, lf_offset);
+            build_tree_rows(ctx, t0 + i, tables[i], leaf_features, lf_offset);
           },
           interrupted);
       parallel_for_chunks(
@@ -963,9 +938,9 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
           [&](int64_t b) {
             int64_t g, rep0, rep1;
             unit_range(unit0 + b, g, rep0, rep1);
-            detail::TaskScratch scratch;
+            TaskScratch scratch;
             const int64_t slot = b * reps_per_unit;
-            detail::advance_group(ctx, tables, t0, t1, g, rep0, rep1, raw.data() + slot * n * K,
+            advance_group(ctx, tables, t0, t1, g, rep0, rep1, raw.data() + slot * n * K,
                                   changed.data() + slot * n, scratch);
           },
           interrupted);
@@ -987,14 +962,14 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
           if (in.exact_order) {
             // Rows whose class or rank could depend on the last bits: sum them in tree order.
             std::vector<uint8_t> redo;
-            detail::rows_near_ties(ctx, spec, o, ch, redo);
+            rows_near_ties(ctx, spec, o, ch, redo);
             const int64_t* perm = in.perms + rep * n;
             std::vector<uint8_t> in_group(static_cast<size_t>(M), 0);
             for (int64_t q = in.group_offsets[g]; q < in.group_offsets[g + 1]; ++q) in_group[in.group_columns[q]] = 1;
             for (int64_t r = 0; r < n; ++r) {
               if (!redo[r]) continue;
-              const double* xo = ctx.XP.data() + r * M;
-              const double* xd = ctx.XP.data() + perm[r] * M;
+              const Real* xo = ctx.XP.data() + r * M;
+              const Real* xd = ctx.XP.data() + perm[r] * M;
               double* orow = o + r * K;
               for (int64_t k = 0; k < K; ++k) orow[k] = f.base_value[k];
               for (int64_t t = 0; t < T; ++t) {
@@ -1009,6 +984,53 @@ inline void permutation_scores(const ForestView& f, const PermutationInput& in, 
         },
         interrupted);
   }
+}
+
+}  // namespace detail
+
+/// Scores after permuting each column group, for every (group, repeat):
+/// out[(g * n_repeats + r) * n_metrics + m], and the unpermuted rows' scores in baseline_out
+/// (n_metrics, if not null). Throws std::invalid_argument on bad input.
+///
+/// Trees are visited in chunks small enough to stay in cache: for each chunk, every tree's rows
+/// are routed and indexed by feature once (in parallel over trees), then every task moves through
+/// the chunk (in parallel over tasks). Each task owns its raw sums, updated in tree order, so the
+/// result does not depend on the chunking or on n_jobs. Tasks are processed in blocks whose raw
+/// sums fit in `task_memory_bytes`.
+inline void permutation_scores(const ForestView& f, const PermutationInput& in, const ScoringSpec& spec,
+                               double* out, double* baseline_out, int n_jobs,
+                               const std::function<bool()>& interrupted = {},
+                               int64_t task_memory_bytes = int64_t{256} << 20) {
+  const int64_t n = in.n_rows, M = f.n_features;
+  const int64_t R = in.n_repeats, G = in.n_groups;
+  if (n < 1) throw std::invalid_argument("permutation importance needs at least one row");
+  if (n > std::numeric_limits<int32_t>::max()) throw std::invalid_argument("too many rows for one call");
+  if (R < 1) throw std::invalid_argument("n_repeats must be >= 1");
+  for (int64_t q = 0; q < R * n; ++q)
+    if (in.perms[q] < 0 || in.perms[q] >= n)
+      throw std::invalid_argument("permutation index " + std::to_string(in.perms[q]) + " is out of range [0, " +
+                                  std::to_string(n) + ")");
+  if (in.group_offsets[0] != 0) throw std::invalid_argument("group_offsets must start at 0");
+  for (int64_t g = 0; g < G; ++g) {
+    if (in.group_offsets[g + 1] <= in.group_offsets[g])
+      throw std::invalid_argument("feature group " + std::to_string(g) + " is empty");
+    for (int64_t q = in.group_offsets[g]; q < in.group_offsets[g + 1]; ++q)
+      if (in.group_columns[q] < 0 || in.group_columns[q] >= M)
+        throw std::invalid_argument("feature group " + std::to_string(g) + " has column " +
+                                    std::to_string(in.group_columns[q]) + " outside [0, " + std::to_string(M) + ")");
+  }
+  if (spec.classifier && (spec.n_classes < 2 || !spec.y_class))
+    throw std::invalid_argument("a classifier needs n_classes >= 2 and class indices");
+  if (!spec.classifier && !spec.y) throw std::invalid_argument("a regressor needs targets");
+  if (spec.y_class)
+    for (int64_t i = 0; i < n; ++i)
+      if (spec.y_class[i] < 0 || spec.y_class[i] >= spec.n_classes)
+        throw std::invalid_argument("class index out of range");
+
+  if (f.float32_input)
+    detail::permutation_scores_impl<float>(f, in, spec, out, baseline_out, n_jobs, interrupted, task_memory_bytes);
+  else
+    detail::permutation_scores_impl<double>(f, in, spec, out, baseline_out, n_jobs, interrupted, task_memory_bytes);
 }
 
 }  // namespace xplain
