@@ -27,6 +27,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "forest.hpp"
@@ -415,22 +416,29 @@ struct PackedNode {
   uint8_t default_left, plain;
 };
 
-/// A node for the branch-free walk. A leaf's children are itself. nan_zero: NaN is compared as
-/// 0.0 (kNaNAsZero); nan_left: NaN goes left (kNaNDefault with default_left).
+/// A node for the branch-free walk, its threshold in the type of the prepared rows (for float
+/// rows rounded so that comparing floats decides exactly as comparing with the double threshold).
+/// A leaf's children are itself. NaN rules are kept apart (LaneNaN), read only when rows hold NaN.
+template <typename Real>
 struct LaneNode {
-  double threshold;
+  Real threshold;
   int32_t child[2];  ///< [left, right]
   int32_t feature;
-  uint8_t nan_left, nan_zero;
-
-  /// The child that prepared value x goes to (itself for a leaf), without branches.
-  int32_t next(double x, bool strict) const {
-    const bool nan = x != x;
-    const double xc = nan && nan_zero ? 0.0 : x;
-    const bool left = (strict ? xc < threshold : xc <= threshold) | (nan & (nan_left != 0));
-    return child[left ? 0 : 1];
-  }
 };
+
+/// NaN rule of a lane node: bit kLaneNaNLeft = NaN goes left (kNaNDefault with default_left),
+/// bit kLaneNaNZero = NaN is compared as 0 (kNaNAsZero).
+enum LaneNaN : uint8_t { kLaneNaNLeft = 1, kLaneNaNZero = 2 };
+
+/// The child that prepared value x goes to (itself for a leaf), without branches.
+template <bool MaybeNaN, typename Real>
+inline int32_t lane_next(const LaneNode<Real>& nd, uint8_t nan_rule, Real x, bool strict) {
+  if (!MaybeNaN) return nd.child[(strict ? x < nd.threshold : x <= nd.threshold) ? 0 : 1];
+  const bool nan = x != x;
+  const Real xc = nan && (nan_rule & kLaneNaNZero) ? Real(0) : x;
+  const bool left = (strict ? xc < nd.threshold : xc <= nd.threshold) | (nan & ((nan_rule & kLaneNaNLeft) != 0));
+  return nd.child[left ? 0 : 1];
+}
 
 constexpr int kLanes = 16;  ///< rows walked side by side so that their loads overlap
 
@@ -465,7 +473,9 @@ struct PermutationContext {
   const ForestView& f;
   const PermutationInput& in;
   std::vector<PackedNode> nodes;
-  std::vector<LaneNode> lane_nodes;  ///< empty if a node needs goes_left (categorical, zero-as-missing)
+  std::vector<LaneNode<Real>> lane_nodes;  ///< empty if a node needs goes_left (categorical, zero-as-missing)
+  std::vector<uint8_t> lane_nan;           ///< LaneNaN bits per node
+  bool rows_have_nan = false;              ///< does any evaluated (hence any donor) row hold NaN
   std::vector<Real> XP;      ///< prepared rows [n, M] (the values the library compares)
   std::vector<Real> XT;      ///< the same, column-major [M, n]
   std::vector<double> base_raw;  ///< [n, K] baseline raw sums, trees in order
@@ -482,7 +492,16 @@ struct PermutationContext {
       }
       return;
     }
-    const LaneNode* ln = lane_nodes.data();
+    if (rows_have_nan)
+      baseline_lanes<true>(root, r0, r1, leaf);
+    else
+      baseline_lanes<false>(root, r0, r1, leaf);
+  }
+
+  template <bool MaybeNaN>
+  void baseline_lanes(int64_t root, int64_t r0, int64_t r1, int32_t* leaf) const {
+    const int64_t M = f.n_features;
+    const LaneNode<Real>* ln = lane_nodes.data();
     const bool strict = f.strict_less;
     for (int64_t b = r0; b < r1; b += kLanes) {
       const int cnt = static_cast<int>(std::min<int64_t>(kLanes, r1 - b));
@@ -495,8 +514,8 @@ struct PermutationContext {
       for (bool active = true; active;) {
         active = false;
         for (int k = 0; k < kLanes; ++k) {
-          const LaneNode& nd = ln[node[k]];
-          const int32_t to = nd.next(x[k][nd.feature], strict);
+          const LaneNode<Real>& nd = ln[node[k]];
+          const int32_t to = lane_next<MaybeNaN>(nd, MaybeNaN ? lane_nan[node[k]] : 0, x[k][nd.feature], strict);
           active |= to != node[k];
           node[k] = to;
         }
@@ -613,16 +632,16 @@ struct TaskScratch {
 };
 
 /// Re-routes the pending rows of one (tree, repeat) and applies their leaf changes to `raw`.
-/// Rows walk branch-free, kLanes at a time so that their loads overlap; a lane that reaches its
-/// leaf takes the next pending row. Single: the group is the one column j.
-template <bool Single, typename Real>
+/// Rows walk branch-free, kLanes at a time so that their loads overlap, until all of the block
+/// reach their leaves. Single: the group is the one column j.
+template <bool Single, bool MaybeNaN, typename Real>
 void reroute_lanes(const PermutationContext<Real>& ctx, const std::vector<TaskScratch::Pending>& pending, int64_t t,
                    const int32_t* baseline_leaf, const int64_t* perm, int64_t j, const uint8_t* in_group, double* raw,
                    uint8_t* changed) {
   const ForestView& f = ctx.f;
   const int64_t M = f.n_features, K = f.n_outputs, W = f.value_width;
   const double* value = ctx.in.value;
-  const LaneNode* ln = ctx.lane_nodes.data();
+  const LaneNode<Real>* ln = ctx.lane_nodes.data();
   const bool strict = f.strict_less;
   auto finish = [&](int32_t r, int64_t leaf) {
     const int64_t old_leaf = baseline_leaf[r];
@@ -638,7 +657,7 @@ void reroute_lanes(const PermutationContext<Real>& ctx, const std::vector<TaskSc
   int32_t row[kLanes];
   const Real* xo[kLanes];
   const Real* xd[kLanes];
-  double u[kLanes];
+  Real u[kLanes];
   for (int64_t b = 0; b < P; b += kLanes) {
     const int cnt = static_cast<int>(std::min<int64_t>(kLanes, P - b));
     for (int k = 0; k < kLanes; ++k) {
@@ -652,11 +671,12 @@ void reroute_lanes(const PermutationContext<Real>& ctx, const std::vector<TaskSc
     for (bool active = true; active;) {
       active = false;
       for (int k = 0; k < kLanes; ++k) {
-        const LaneNode& nd = ln[node[k]];
-        // one column: the donor's value is the lane's constant, and only the own row is read
-        const double own = xo[k][nd.feature];
-        const double x = Single ? (nd.feature == j ? u[k] : own) : (in_group[nd.feature] != 0 ? xd[k][nd.feature] : own);
-        const int64_t to = nd.next(x, strict);
+        const LaneNode<Real>& nd = ln[node[k]];
+        // Choosing the address, not the value, keeps this free of branches. One column: the
+        // donor's value is the lane's constant, so only the own row is read.
+        const Real* src = Single ? (nd.feature == j ? &u[k] : xo[k] + nd.feature)
+                                 : (in_group[nd.feature] != 0 ? xd[k] : xo[k]) + nd.feature;
+        const int64_t to = lane_next<MaybeNaN>(nd, MaybeNaN ? ctx.lane_nan[node[k]] : 0, *src, strict);
         active |= to != node[k];
         node[k] = to;
       }
@@ -732,9 +752,15 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
           changed_rep[p.row] = 1;
         }
       } else if (n_cols == 1) {
-        reroute_lanes<true>(ctx, pending, t, tr.leaf.data(), perm, cols[0], nullptr, raw_rep, changed_rep);
+        if (ctx.rows_have_nan)
+          reroute_lanes<true, true>(ctx, pending, t, tr.leaf.data(), perm, cols[0], nullptr, raw_rep, changed_rep);
+        else
+          reroute_lanes<true, false>(ctx, pending, t, tr.leaf.data(), perm, cols[0], nullptr, raw_rep, changed_rep);
       } else {
-        reroute_lanes<false>(ctx, pending, t, tr.leaf.data(), perm, -1, s.in_group.data(), raw_rep, changed_rep);
+        if (ctx.rows_have_nan)
+          reroute_lanes<false, true>(ctx, pending, t, tr.leaf.data(), perm, -1, s.in_group.data(), raw_rep, changed_rep);
+        else
+          reroute_lanes<false, false>(ctx, pending, t, tr.leaf.data(), perm, -1, s.in_group.data(), raw_rep, changed_rep);
       }
     }
   }
@@ -815,15 +841,19 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
     lanes_apply &= !(f.cat_offset && f.cat_offset[v] >= 0) && !(f.missing_rule && f.missing_rule[v] == kNaNOrZeroDefault);
   if (lanes_apply) {
     ctx.lane_nodes.resize(static_cast<size_t>(f.n_nodes));
+    ctx.lane_nan.resize(static_cast<size_t>(f.n_nodes));
     for (int64_t v = 0; v < f.n_nodes; ++v) {
       const int32_t self = static_cast<int32_t>(v);
       const bool leaf = f.left[v] < 0;
+      Real threshold = 0;
+      if (!leaf && std::is_same<Real, float>::value)
+        threshold = static_cast<Real>(f.strict_less ? float_at_least(f.threshold[v]) : float_at_most(f.threshold[v]));
+      else if (!leaf)
+        threshold = static_cast<Real>(f.threshold[v]);
+      ctx.lane_nodes[v] = {threshold, {leaf ? self : f.left[v], leaf ? self : f.right[v]}, leaf ? 0 : f.feature[v]};
       const uint8_t rule = f.missing_rule ? f.missing_rule[v] : static_cast<uint8_t>(kNaNDefault);
-      ctx.lane_nodes[v] = {leaf ? 0.0 : f.threshold[v],
-                           {leaf ? self : f.left[v], leaf ? self : f.right[v]},
-                           leaf ? 0 : f.feature[v],
-                           static_cast<uint8_t>(rule == kNaNDefault && f.default_left[v]),
-                           static_cast<uint8_t>(rule == kNaNAsZero)};
+      ctx.lane_nan[v] = static_cast<uint8_t>((rule == kNaNDefault && f.default_left[v] ? kLaneNaNLeft : 0) |
+                                             (rule == kNaNAsZero ? kLaneNaNZero : 0));
     }
   }
   ctx.no_group.assign(static_cast<size_t>(M), 0);
@@ -831,6 +861,7 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   ctx.XT.resize(static_cast<size_t>(n * M));
   for (int64_t r = 0; r < n; ++r)
     for (int64_t j = 0; j < M; ++j) ctx.XT[j * n + r] = ctx.XP[r * M + j] = static_cast<Real>(f.prepare(in.X[r * M + j]));
+  ctx.rows_have_nan = std::any_of(ctx.XP.begin(), ctx.XP.end(), [](Real x) { return x != x; });
   {
     double max_abs = 0.0;
     for (int64_t v = 0; v < f.n_nodes; ++v)
