@@ -14,7 +14,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import NotFittedError, UndefinedMetricWarning
 from sklearn.inspection import permutation_importance as sk_permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import get_scorer
@@ -505,3 +505,10 @@ def test_lightgbm_missing_value_rules(data, zero_as_missing):
     ours = xf.permutation_importance(model, X, y, n_repeats=3, random_state=0, feature_groups=groups)
     expected = _group_oracle(model, X, y, groups, "r2", 3, 0)
     np.testing.assert_allclose(ours.importances, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_r2_of_one_sample_is_nan_with_sklearns_warning(models, data):
+    model, y = models["rf_reg"]
+    with pytest.warns(UndefinedMetricWarning, match="less than two samples"):
+        ours = xf.permutation_importance(model, data["X"], y, n_repeats=2, random_state=0, max_samples=1)
+    assert np.isnan(ours.importances).all()

@@ -621,6 +621,8 @@ def _native_targets(setup: dict, y: Any, names: list[str]) -> dict | None:
     """y for the C++ scorer, or None when sklearn would refuse these targets (generic path)."""
     y = np.asarray(y)
     if not setup["classifier"]:
+        if "r2" in names and len(y) < 2:
+            return None  # undefined: scikit-learn warns and scores NaN
         return {"y": np.ascontiguousarray(y, dtype=np.float64), "y_class": None}
     classes = setup["classes"]
     present = np.unique(y)
