@@ -598,18 +598,12 @@ def _native_setup(estimator: Any, X: Any, y: Any, names: list[str]) -> dict | No
 
 def _unscaled_forest_values(estimator: Any, forest: Any) -> tuple[np.ndarray, float]:
     """Per-node values of each tree before the 1/n_trees averaging, and n_trees."""
-    from .models.sklearn import _class_value, _regression_value
+    from .models.sklearn import summed_forest_values
 
-    classifier = forest.source.endswith("Classifier")
-    blocks = [
-        _class_value(est) if classifier else _regression_value(est) for est in estimator.estimators_
-    ]
-    value = np.ascontiguousarray(np.concatenate(blocks, axis=0), dtype=np.float64)
+    value, divisor = summed_forest_values(estimator)
     if value.shape != forest.value.shape:
-        raise RuntimeError(
-            "internal error: forest values do not line up with the estimators' trees"
-        )
-    return value, float(len(estimator.estimators_))
+        raise RuntimeError("internal error: forest values do not line up with the estimators' trees")
+    return value, divisor
 
 
 def _class_indices(y: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -97,13 +97,29 @@ def _single_tree(model: BaseDecisionTree) -> Forest:
     )
 
 
-def _random_forest(model: Any) -> Forest:
+def _forest_tree_values(model: Any) -> list[np.ndarray]:
+    """Each tree's per-node values in a random or extra-trees forest, before the averaging."""
     is_classifier = isinstance(model, RandomForestClassifier | ExtraTreesClassifier)
+    return [_class_value(est) if is_classifier else _regression_value(est) for est in model.estimators_]
+
+
+def summed_forest_values(model: Any) -> tuple[np.ndarray, float]:
+    """Per-node values of a random or extra-trees forest to be summed, and the divisor.
+
+    scikit-learn adds its trees' outputs and divides the sum once; summing these values in tree
+    order and dividing by the divisor reproduces its predictions bit for bit (the Forest's own
+    values are pre-divided, which rounds differently).
+    """
+    values = _forest_tree_values(model)
+    return np.ascontiguousarray(np.concatenate(values, axis=0), dtype=np.float64), float(len(values))
+
+
+def _random_forest(model: Any) -> Forest:
     n = len(model.estimators_)
-    trees = []
-    for est in model.estimators_:
-        value = _class_value(est) if is_classifier else _regression_value(est)
-        trees.append(_tree_arrays(est, value, scale=1.0 / n))
+    trees = [
+        _tree_arrays(est, value, scale=1.0 / n)
+        for est, value in zip(model.estimators_, _forest_tree_values(model), strict=True)
+    ]
     width = trees[0]["value"].shape[1]
     return concatenate_trees(
         trees,
