@@ -441,6 +441,36 @@ def test_gblinear_is_rejected():
         xf.to_forest(model)
 
 
+def test_invalid_tree_structure_names_the_first_invalid_tree(tmp_path):
+    X, y = make_data(seed=24)
+    doc = model_json(train({"max_depth": 3, "seed": 0}, xgb.DMatrix(X, y), 5))
+    assert all(t["left_children"][0] >= 0 for t in doc["learner"]["gradient_booster"]["model"]["trees"])
+
+    def reached_twice(tree):  # both children of the root are the same node
+        tree["right_children"][0] = tree["left_children"][0]
+
+    def cycle(tree):  # a grandchild of the root is the root
+        left = tree["left_children"]
+        node = next(c for c in (left[0], tree["right_children"][0]) if left[c] >= 0)
+        left[node] = 0
+
+    def outside(tree):  # a child of the root past the last node
+        tree["right_children"][0] = len(tree["left_children"])
+
+    # XGBoost loads such files without complaint; the loader must refuse them. The trees are
+    # renumbered all at once, yet the error names the first invalid tree, here one found invalid
+    # at a deeper level than a later tree.
+    for corruptions, first in [({2: reached_twice}, 2), ({3: cycle}, 3), ({1: outside}, 1),
+                               ({1: cycle, 3: outside}, 1)]:
+        corrupted = json.loads(json.dumps(doc))
+        for t, corrupt in corruptions.items():
+            corrupt(corrupted["learner"]["gradient_booster"]["model"]["trees"][t])
+        path = tmp_path / "corrupted.json"
+        path.write_text(json.dumps(corrupted))
+        with pytest.raises(ValueError, match=f"XGBoost tree {first} is not a valid binary tree"):
+            xgb_loader.to_forest(path)
+
+
 def test_other_xgboost_objects_are_rejected():
     with pytest.raises(TypeError, match="DMatrix"):
         xf.to_forest(xgb.DMatrix(np.zeros((2, 2))))

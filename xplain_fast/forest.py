@@ -7,7 +7,7 @@ from a fitted model; every algorithm reads it and nothing else.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from os import PathLike
 from typing import Any
@@ -256,7 +256,11 @@ def concatenate_trees(
     if any("gain" in t for t in trees):
         kwargs["gain"] = stacked("gain", np.float64, 0.0)
     if any(t.get("categories") for t in trees):
-        kwargs.update(_category_bitsets(trees, offsets))
+        kwargs.update(category_bitsets(
+            ((base + node, cats) for tree, base in zip(trees, offsets[:-1], strict=True)
+             for node, cats in (tree.get("categories") or {}).items()),
+            int(offsets[-1]),
+        ))
     left = child("left")
     return Forest(
         left=left,
@@ -274,25 +278,26 @@ def concatenate_trees(
     )
 
 
-def _category_bitsets(trees: Sequence[dict], offsets: np.ndarray) -> dict[str, np.ndarray]:
-    """The cat_offset / cat_words / cat_bits arrays for the trees' ``categories`` dicts."""
-    n_nodes = int(offsets[-1])
+def category_bitsets(categories: Iterable[tuple[int, Iterable[int]]], n_nodes: int) -> dict[str, np.ndarray]:
+    """The cat_offset / cat_words / cat_bits arrays for (global node, category codes that go left) pairs.
+
+    The words of the nodes are stored in the order of the pairs.
+    """
     cat_offset = np.full(n_nodes, -1, dtype=np.int64)
     cat_words = np.zeros(n_nodes, dtype=np.int32)
     words: list[np.ndarray] = []
     n_words_total = 0
-    for tree, base in zip(trees, offsets[:-1], strict=True):
-        for node, cats in (tree.get("categories") or {}).items():
-            codes = np.asarray(list(cats), dtype=np.int64)
-            if codes.size and codes.min() < 0:
-                raise ValueError("category codes must be non-negative")
-            n_words = int(codes.max()) // 32 + 1 if codes.size else 1
-            bits = np.zeros(n_words, dtype=np.uint32)
-            np.bitwise_or.at(bits, codes // 32, np.left_shift(np.uint32(1), (codes % 32).astype(np.uint32)))
-            cat_offset[base + node] = n_words_total
-            cat_words[base + node] = n_words
-            words.append(bits)
-            n_words_total += n_words
+    for node, cats in categories:
+        codes = np.asarray(list(cats), dtype=np.int64)
+        if codes.size and codes.min() < 0:
+            raise ValueError("category codes must be non-negative")
+        n_words = int(codes.max()) // 32 + 1 if codes.size else 1
+        bits = np.zeros(n_words, dtype=np.uint32)
+        np.bitwise_or.at(bits, codes // 32, np.left_shift(np.uint32(1), (codes % 32).astype(np.uint32)))
+        cat_offset[node] = n_words_total
+        cat_words[node] = n_words
+        words.append(bits)
+        n_words_total += n_words
     return {
         "cat_offset": cat_offset,
         "cat_words": cat_words,

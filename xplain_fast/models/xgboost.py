@@ -27,11 +27,12 @@ import json
 import math
 import os
 import re
+from itertools import chain
 from typing import Any, NoReturn
 
 import numpy as np
 
-from ..forest import NAN_DEFAULT, NAN_OR_ZERO_DEFAULT, Forest, concatenate_trees
+from ..forest import NAN_DEFAULT, NAN_OR_ZERO_DEFAULT, Forest, category_bitsets
 
 #: objective -> (Forest link, how base_score maps to the margin)
 _OBJECTIVES: dict[str, tuple[str, str]] = {
@@ -223,19 +224,19 @@ def _from_json(doc: dict, n_rounds: int | None, missing: float, names: list[str]
     else:
         _unsupported(f"missing={missing!r} (a value other than NaN or 0 marking missing data)")
 
-    trees = []
-    for t in range(n_trees):
-        scale = 1.0 if weights is None else float(np.float32(weights[t]))
-        tree = _tree(trees_json[t], scale)
-        tree["output"] = int(tree_info[t]) if tree["value"].ndim == 1 else 0
-        if rule != NAN_DEFAULT:
-            tree["missing_rule"] = np.full(len(tree["left"]), rule, dtype=np.uint8)
-        trees.append(tree)
+    trees = trees_json[:n_trees]
+    arrays = _node_arrays(trees, None if weights is None else _f32(_first(weights, n_trees, "weight_drop")))
+    if arrays["value"].shape[1] == 1:
+        arrays["tree_output"] = np.asarray(_first(tree_info, n_trees, "tree_info"), dtype=np.int64)
+    else:  # one tree predicts every output
+        arrays["tree_output"] = np.zeros(n_trees, dtype=np.int64)
+    if rule != NAN_DEFAULT:
+        arrays["missing_rule"] = np.full(arrays["left"].size, rule, dtype=np.uint8)
 
     if names is not None and len(names) != n_features:
         names = None
-    return concatenate_trees(
-        trees,
+    return Forest(
+        **arrays,
         base_value=base_value,
         n_features=n_features,
         decision="<",
@@ -246,80 +247,221 @@ def _from_json(doc: dict, n_rounds: int | None, missing: float, names: list[str]
     )
 
 
+def _first(values: list, n: int, what: str) -> list:
+    """The first n entries of a per-tree list; IndexError (a layout error) if it is shorter."""
+    if len(values) < n:
+        raise IndexError(f"{what} has {len(values)} entries for {n} trees")
+    return values[:n]
+
+
 def _f32(values: Any) -> np.ndarray:
     """JSON numbers printed from float32 -> the exact float32 values, as float64."""
     return np.asarray(values, dtype=np.float64).astype(np.float32).astype(np.float64)
 
 
-def _tree(tree: dict, scale: float) -> dict:
-    """One XGBoost tree as a Forest tree dict, nodes renumbered level by level from the root.
+# -- all trees at once -----------------------------------------------------------------------
+# Per-tree NumPy calls cost more than the work on a few dozen nodes, so the trees are processed
+# together: their JSON arrays are concatenated into flat arrays over the "stored" nodes (tree by
+# tree, XGBoost's numbering), and the level-order renumbering sweeps all trees in one pass.
+
+#: per-node JSON arrays -> dtype of their flat copy
+_NODE_FIELDS = {
+    "left_children": np.int64,
+    "right_children": np.int64,
+    "split_indices": np.int64,
+    "split_conditions": np.float64,
+    "default_left": np.uint8,
+    "sum_hessian": np.float64,
+    "loss_changes": np.float64,
+    "split_type": np.int64,
+}
+
+
+def _node_arrays(trees: list[dict], scale: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The Forest node arrays (and tree_offset) of the trees, renumbered tree by tree and level by
+    level from each root; ``scale`` holds the DART weight of each tree (None: no weights).
 
     The renumbering puts every child after its parent and drops nodes deleted by pruning.
     """
-    left = np.asarray(tree["left_children"], dtype=np.int64)
-    right = np.asarray(tree["right_children"], dtype=np.int64)
-    width = max(int(tree["tree_param"].get("size_leaf_vector", "1") or 1), 1)
-    cond = _f32(tree["split_conditions"])
-    old, levels = _level_order(left, right, tree.get("id"))
-    is_leaf = left[old] < 0
+    sizes = np.array([len(tree["left_children"]) for tree in trees], dtype=np.int64)
+    stored = _flat_fields(trees, sizes)
+    tree_of = np.repeat(np.arange(len(trees)), sizes)  # tree of each stored node
+    starts = np.cumsum(sizes) - sizes
+    left, right, broken = _flat_children(stored["left_children"], stored["right_children"], starts, sizes, tree_of)
+    levels, invalid = _level_order(left, right, broken, tree_of, starts, sizes)
+    if invalid.any():
+        raise ValueError(f"XGBoost tree {trees[int(np.argmax(invalid))].get('id')} is not a valid binary tree")
+    old, levels = _tree_by_tree(levels, tree_of)
     new_id = np.full(left.size, -1, dtype=np.int64)
     new_id[old] = np.arange(old.size)
-    new_left = np.where(is_leaf, -1, new_id[np.maximum(left[old], 0)])
-    new_right = np.where(is_leaf, -1, new_id[np.maximum(right[old], 0)])
-    default_left = np.asarray(tree["default_left"], dtype=np.uint8)[old]
-    cover = np.asarray(tree["sum_hessian"], dtype=np.float64)[old]
+    is_leaf = left[old] < 0
+    new_left = np.where(is_leaf, -1, new_id[left[old]])  # at leaves, left is -1 and new_id[-1] unused
+    new_right = np.where(is_leaf, -1, new_id[right[old]])
+    default_left = stored["default_left"][old]
+    cover = stored["sum_hessian"][old]
+    cond = _f32(stored["split_conditions"])
 
-    if width == 1:
-        value = np.where(is_leaf, cond[old], 0.0)
-    else:  # multi_output_tree: a leaf's right_children entry indexes its row of leaf_weights
-        if "leaf_weights" not in tree:
-            _unsupported("a multi_output_tree without 'leaf_weights' (saved by an older XGBoost)")
-        leaf_weights = _f32(tree["leaf_weights"]).reshape(-1, width)
-        value = np.zeros((old.size, width))
-        value[is_leaf] = leaf_weights[right[old[is_leaf]]]
-    value = value * scale
+    value = _leaf_values(trees, cond, stored["right_children"], old, is_leaf, tree_of)
+    if scale is not None:
+        value *= scale[tree_of[old]][:, None]
     _fill_internal_values(value, new_left, new_right, cover, levels)
 
-    result = {
+    arrays = {
         "left": new_left,
         "right": new_right,
-        "feature": np.where(is_leaf, -1, np.asarray(tree["split_indices"], dtype=np.int64)[old]),
+        "feature": np.where(is_leaf, -1, stored["split_indices"][old]),
         "threshold": np.where(is_leaf, 0.0, cond[old]),
         "default_left": default_left,
         "value": value,
         "cover": cover,
-        "gain": np.where(is_leaf, 0.0, np.asarray(tree["loss_changes"], dtype=np.float64)[old]),
+        "gain": np.where(is_leaf, 0.0, stored["loss_changes"][old]),
+        "tree_offset": np.concatenate([[0], np.cumsum(np.bincount(tree_of[old], minlength=len(trees)))]),
     }
-    split_type = np.asarray(tree.get("split_type") or np.zeros(left.size), dtype=np.int64)[old]
-    categorical = np.flatnonzero(~is_leaf & (split_type == _SPLIT_CATEGORICAL))
+    categorical = np.flatnonzero(~is_leaf & (stored["split_type"][old] == _SPLIT_CATEGORICAL))
     if categorical.size:
-        listed = _category_sets(tree)
-        categories = {}
-        for i in categorical:
-            # XGBoost sends the listed categories right: swap the children so that they go left
-            categories[int(i)] = listed.get(int(old[i]), [])
-            new_left[i], new_right[i] = new_right[i], new_left[i]
-            default_left[i] = 1 - default_left[i]
-        result["categories"] = categories
-    return result
+        # XGBoost sends the listed categories right: swap the children so that they go left
+        new_left[categorical], new_right[categorical] = new_right[categorical], new_left[categorical]
+        default_left[categorical] = 1 - default_left[categorical]
+        listed = _listed_categories(trees, old[categorical], starts, tree_of)
+        arrays.update(category_bitsets(zip(categorical.tolist(), listed, strict=True), old.size))
+    return arrays
 
 
-def _level_order(left: np.ndarray, right: np.ndarray, tree_id: Any) -> tuple[np.ndarray, list]:
-    """Original ids of the nodes reachable from the root, level by level; and each level's slice."""
-    seen = np.zeros(left.size, dtype=bool)
-    frontier = np.zeros(1, dtype=np.int64)
-    order, levels, start = [], [], 0
+def _flat_fields(trees: list[dict], sizes: np.ndarray) -> dict[str, np.ndarray]:
+    """Each per-node JSON array of all trees, concatenated tree after tree (one conversion per field)."""
+    n_stored = int(sizes.sum())
+    return {
+        key: np.fromiter(
+            chain.from_iterable(_column(tree, key, n) for tree, n in zip(trees, sizes.tolist(), strict=True)),
+            dtype=dtype,
+            count=n_stored,
+        )
+        for key, dtype in _NODE_FIELDS.items()
+    }
+
+
+def _column(tree: dict, key: str, n_nodes: int) -> list:
+    """A per-node JSON array of one tree, checked to hold one entry per node (else the flat arrays
+    of the following trees would be shifted)."""
+    if key == "split_type" and not tree.get(key):
+        return [0] * n_nodes  # absent or empty in models without categorical features
+    column = tree[key]
+    if len(column) != n_nodes:
+        raise IndexError(f"XGBoost tree {tree.get('id')} has {len(column)} {key} for {n_nodes} nodes")
+    return column
+
+
+def _flat_children(left: np.ndarray, right: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                   tree_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat ids of the children of each stored node (-1 at leaves, whose left child is negative);
+    and which internal nodes have a child outside their own tree."""
+    internal = left >= 0
+    size = sizes[tree_of]
+    broken = internal & ((left >= size) | (right < 0) | (right >= size))
+    start = starts[tree_of]
+    return np.where(internal, left + start, -1), np.where(internal, right + start, -1), broken
+
+
+def _level_order(left: np.ndarray, right: np.ndarray, broken: np.ndarray, tree_of: np.ndarray,
+                 starts: np.ndarray, sizes: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Flat ids of the nodes reachable from the roots, one array per level (all trees at once);
+    and which trees are not binary trees (a node reached twice, a child outside the tree).
+
+    A level lists the children of the previous level's internal nodes in order (left, right), so
+    it is grouped by tree. The sweep stops following a tree as soon as it is found invalid.
+    """
+    invalid = sizes == 0  # no root
+    last_seen = np.full(left.size, -1, dtype=np.int64)  # level-order position of each reached node
+    frontier = starts[~invalid]
+    levels, n_seen = [], 0
     while frontier.size:
-        if (np.any((frontier < 0) | (frontier >= left.size)) or np.any(seen[frontier])
-                or np.unique(frontier).size != frontier.size):
-            raise ValueError(f"XGBoost tree {tree_id} is not a valid binary tree")
-        seen[frontier] = True
-        order.append(frontier)
-        levels.append(slice(start, start + frontier.size))
-        start += frontier.size
+        position = np.arange(n_seen, n_seen + frontier.size)
+        twice = last_seen[frontier] >= 0  # reached at an earlier level
+        last_seen[frontier] = position
+        twice |= last_seen[frontier] != position  # listed twice at this level: only one position was kept
         internal = frontier[left[frontier] >= 0]
+        if twice.any() or broken[internal].any():
+            invalid[tree_of[frontier[twice]]] = True
+            invalid[tree_of[internal[broken[internal]]]] = True
+            frontier = frontier[~invalid[tree_of[frontier]]]
+            internal = internal[~invalid[tree_of[internal]]]
+        levels.append(frontier)
+        n_seen += frontier.size
         frontier = np.column_stack([left[internal], right[internal]]).ravel()
-    return np.concatenate(order), levels
+    return levels, invalid
+
+
+def _tree_by_tree(levels: list[np.ndarray], tree_of: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The reached nodes ordered tree by tree, level by level within a tree (flat stored ids); and
+    each level's nodes as positions in that order."""
+    reached = np.concatenate(levels)
+    # a stable sort by tree keeps the level order (and the order within a level) of each tree
+    by_tree = np.argsort(tree_of[reached], kind="stable")
+    position = np.empty_like(by_tree)
+    position[by_tree] = np.arange(by_tree.size)
+    return reached[by_tree], np.split(position, np.cumsum([level.size for level in levels[:-1]]))
+
+
+def _leaf_values(trees: list[dict], cond: np.ndarray, right: np.ndarray, old: np.ndarray, is_leaf: np.ndarray,
+                 tree_of: np.ndarray) -> np.ndarray:
+    """Values of the renumbered nodes (stored ids ``old``), shape (nodes, leaf width): the leaf
+    values, 0 at internal nodes.
+
+    A leaf's value is its split_condition; in a multi_output_tree model its right_children entry
+    is the row of its tree's leaf_weights that holds its vector.
+    """
+    widths = {max(int(tree["tree_param"].get("size_leaf_vector", "1") or 1), 1) for tree in trees}
+    if len(widths) > 1:
+        raise ValueError(f"XGBoost trees with different leaf vector sizes {sorted(widths)}")
+    (width,) = widths
+    if width == 1:
+        return np.where(is_leaf, cond[old], 0.0)[:, None]
+    leaves = old[is_leaf]
+    value = np.zeros((old.size, width))
+    value[is_leaf] = _leaf_vectors(trees, width, tree_of[leaves], right[leaves])
+    return value
+
+
+def _leaf_vectors(trees: list[dict], width: int, tree: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Row ``row`` of the leaf_weights of tree ``tree``, for each pair (multi_output_tree models)."""
+    if any("leaf_weights" not in t for t in trees):
+        _unsupported("a multi_output_tree without 'leaf_weights' (saved by an older XGBoost)")
+    lengths = np.array([len(t["leaf_weights"]) for t in trees], dtype=np.int64)
+    rows = lengths // width
+    if np.any(lengths % width) or np.any((row < 0) | (row >= rows[tree])):
+        raise IndexError("the leaf_weights of a multi_output_tree do not match its leaves")
+    leaf_weights = _f32(list(chain.from_iterable(t["leaf_weights"] for t in trees))).reshape(-1, width)
+    return leaf_weights[(np.cumsum(rows) - rows)[tree] + row]
+
+
+def _fill_internal_values(value: np.ndarray, left: np.ndarray, right: np.ndarray,
+                          cover: np.ndarray, levels: list[np.ndarray]) -> None:
+    """Give each internal node the cover-weighted mean of its children (in place), all trees at once.
+
+    Only leaf values enter predictions; an internal node then holds the expected output of its
+    subtree under XGBoost's cover, as scikit-learn trees do.
+    """
+    for nodes in reversed(levels[:-1]):  # deepest parents first; the last level has only leaves
+        nodes = nodes[left[nodes] >= 0]
+        lo, hi = left[nodes], right[nodes]
+        c_lo, c_hi = cover[lo], cover[hi]
+        total = c_lo + c_hi
+        safe = np.where(total > 0, total, 1.0)
+        w_lo = np.where(total > 0, c_lo / safe, 0.5)
+        w_hi = np.where(total > 0, c_hi / safe, 0.5)
+        value[nodes] = w_lo[:, None] * value[lo] + w_hi[:, None] * value[hi]
+
+
+def _listed_categories(trees: list[dict], stored: np.ndarray, starts: np.ndarray,
+                       tree_of: np.ndarray) -> list[list[int]]:
+    """The categories XGBoost lists at each of the categorical splits ``stored`` (flat stored ids)."""
+    sets: dict[int, dict[int, list[int]]] = {}  # only for the trees with categorical splits
+    listed = []
+    for t, local in zip(tree_of[stored].tolist(), (stored - starts[tree_of[stored]]).tolist(), strict=True):
+        if t not in sets:
+            sets[t] = _category_sets(trees[t])
+        listed.append(sets[t].get(local, []))
+    return listed
 
 
 def _category_sets(tree: dict) -> dict[int, list[int]]:
@@ -330,24 +472,3 @@ def _category_sets(tree: dict) -> dict[int, list[int]]:
                                  tree["categories_sizes"], strict=True):
         sets[int(node)] = [int(c) for c in codes[int(start):int(start) + int(size)]]
     return sets
-
-
-def _fill_internal_values(value: np.ndarray, left: np.ndarray, right: np.ndarray,
-                          cover: np.ndarray, levels: list) -> None:
-    """Give each internal node the cover-weighted mean of its children (in place).
-
-    Only leaf values enter predictions; an internal node then holds the expected output of its
-    subtree under XGBoost's cover, as scikit-learn trees do.
-    """
-    for level in reversed(levels[:-1]):  # deepest parents first; the last level has only leaves
-        nodes = np.arange(level.start, level.stop)
-        nodes = nodes[left[nodes] >= 0]
-        lo, hi = left[nodes], right[nodes]
-        c_lo, c_hi = cover[lo], cover[hi]
-        total = c_lo + c_hi
-        safe = np.where(total > 0, total, 1.0)
-        w_lo = np.where(total > 0, c_lo / safe, 0.5)
-        w_hi = np.where(total > 0, c_hi / safe, 0.5)
-        if value.ndim == 2:
-            w_lo, w_hi = w_lo[:, None], w_hi[:, None]
-        value[nodes] = w_lo * value[lo] + w_hi * value[hi]
