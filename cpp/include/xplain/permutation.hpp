@@ -442,22 +442,24 @@ inline int32_t lane_next(const LaneNode<Real>& nd, uint8_t nan_rule, Real x, boo
 
 constexpr int kLanes = 16;  ///< rows walked side by side so that their loads overlap
 
-/// A row whose path through a tree tests a feature: the first node of the path that tests it
-/// (`top`), and an interval of values that surely keep the path, (lo, hi] for "<=" splits and
-/// [lo, hi) for "<", rounded inwards to float so that an entry takes 16 bytes. NaN bounds (no
-/// interval) for categorical splits and special missing-value rules. A value outside the interval
-/// is re-routed from `top`, which is exact whether or not it really leaves the path.
-struct RowEntry {
-  int32_t row, top;
+/// A leaf whose root path tests a feature: the first node of the path that tests it (`top`), and
+/// an interval of values that surely keep the path, (lo, hi] for "<=" splits and [lo, hi) for "<",
+/// rounded inwards to float. NaN bounds (no interval) for categorical splits and special
+/// missing-value rules. A row of the leaf whose permuted value is outside the interval is
+/// re-routed from `top`, which is exact whether or not it really leaves the path.
+struct LeafEntry {
+  int32_t slot, top;  ///< slot: the leaf's rows are rows[row_start[slot], row_start[slot + 1])
   float lo, hi;
 };
 
-/// One tree's view of the evaluated rows: each row's leaf, and per feature the rows whose path
-/// tests it (ascending).
+/// One tree's view of the evaluated rows: each row's leaf, the rows grouped by leaf, and per
+/// feature the leaves (holding rows) whose path tests it.
 struct TreeRows {
-  std::vector<int32_t> leaf;    ///< [n]
-  std::vector<int64_t> offset;  ///< [M + 1]: the entries of feature j are [offset[j], offset[j + 1])
-  std::vector<RowEntry> entries;
+  std::vector<int32_t> leaf;       ///< [n] baseline leaf of each row
+  std::vector<int32_t> rows;       ///< [n] the rows, leaf by leaf, ascending within a leaf
+  std::vector<int32_t> row_start;  ///< [n_slots + 1]
+  std::vector<int64_t> offset;     ///< [M + 1]: the leaves of feature j are [offset[j], offset[j + 1])
+  std::vector<LeafEntry> entries;
 };
 
 /// Per leaf of one tree, the distinct features on its root path with their entry fields.
@@ -601,23 +603,31 @@ void build_tree_rows(const PermutationContext<Real>& ctx, int64_t t, TreeRows& o
   lf_offset[end - begin] = static_cast<int64_t>(leaf_features.size());
 
   out.leaf.resize(static_cast<size_t>(n));
-  out.offset.assign(static_cast<size_t>(M + 1), 0);
   ctx.baseline_leaves(t, 0, n, out.leaf.data());
-  for (int64_t r = 0; r < n; ++r) {
-    const int64_t leaf = out.leaf[r];
-    for (int64_t q = lf_offset[leaf - begin]; q < lf_offset[leaf - begin + 1]; ++q)
-      ++out.offset[leaf_features[q].feature + 1];
+  // Rows grouped by leaf (counting sort over the tree's nodes; slots of leaves without rows stay
+  // empty and get no entries).
+  std::vector<int32_t>& start = out.row_start;
+  start.assign(static_cast<size_t>(end - begin + 1), 0);
+  for (int64_t r = 0; r < n; ++r) ++start[out.leaf[r] - begin + 1];
+  for (int64_t v = 0; v < end - begin; ++v) start[v + 1] += start[v];
+  out.rows.resize(static_cast<size_t>(n));
+  {
+    std::vector<int32_t> fill(start.begin(), start.end() - 1);
+    for (int64_t r = 0; r < n; ++r) out.rows[fill[out.leaf[r] - begin]++] = static_cast<int32_t>(r);
   }
+  out.offset.assign(static_cast<size_t>(M + 1), 0);
+  for (int64_t v = 0; v < end - begin; ++v)
+    if (start[v + 1] > start[v])
+      for (int64_t q = lf_offset[v]; q < lf_offset[v + 1]; ++q) ++out.offset[leaf_features[q].feature + 1];
   for (int64_t j = 0; j < M; ++j) out.offset[j + 1] += out.offset[j];
   out.entries.resize(static_cast<size_t>(out.offset[M]));
   std::vector<int64_t> fill(out.offset.begin(), out.offset.end() - 1);
-  for (int64_t r = 0; r < n; ++r) {
-    const int64_t leaf = out.leaf[r] - begin;
-    for (int64_t q = lf_offset[leaf]; q < lf_offset[leaf + 1]; ++q) {
-      const LeafFeature& e = leaf_features[q];
-      out.entries[fill[e.feature]++] = {static_cast<int32_t>(r), e.top, e.lo, e.hi};
-    }
-  }
+  for (int64_t v = 0; v < end - begin; ++v)
+    if (start[v + 1] > start[v])
+      for (int64_t q = lf_offset[v]; q < lf_offset[v + 1]; ++q) {
+        const LeafFeature& e = leaf_features[q];
+        out.entries[fill[e.feature]++] = {static_cast<int32_t>(v), e.top, e.lo, e.hi};
+      }
 }
 
 
@@ -635,7 +645,7 @@ struct TaskScratch {
 /// Rows walk branch-free, kLanes at a time so that their loads overlap, until all of the block
 /// reach their leaves. Single: the group is the one column j.
 template <bool Single, bool MaybeNaN, typename Real>
-void reroute_lanes(const PermutationContext<Real>& ctx, const std::vector<TaskScratch::Pending>& pending, int64_t t,
+void reroute_lanes(const PermutationContext<Real>& ctx, const TaskScratch::Pending* pending, int64_t P, int64_t t,
                    const int32_t* baseline_leaf, const int64_t* perm, int64_t j, const uint8_t* in_group, double* raw,
                    uint8_t* changed) {
   const ForestView& f = ctx.f;
@@ -652,7 +662,6 @@ void reroute_lanes(const PermutationContext<Real>& ctx, const std::vector<TaskSc
     for (int64_t q = 0; q < W; ++q) o[q] += vn[q] - vo[q];
     changed[r] = 1;
   };
-  const int64_t P = static_cast<int64_t>(pending.size());
   int64_t node[kLanes];
   int32_t row[kLanes];
   const Real* xo[kLanes];
@@ -701,47 +710,59 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
   for (int64_t q = 0; q < n_cols; ++q) s.in_group[cols[q]] = 1;
   s.pending.resize(static_cast<size_t>(n_reps));
   const bool strict = f.strict_less;
-  auto keeps = [strict](const RowEntry& e, double u) {
+  auto keeps = [strict](const LeafEntry& e, double u) {
     return strict ? (e.lo <= u && u < e.hi) : (e.lo < u && u <= e.hi);
   };
   for (int64_t t = t0; t < t1; ++t) {
     const TreeRows& tr = tables[t - t0];
     for (int64_t rep = rep0; rep < rep1; ++rep) {
-      auto& pending = s.pending[rep - rep0];
+      auto& pending = s.pending[rep - rep0];  // the first n_pending entries are this tree's
+      int64_t n_pending = 0;
       const int64_t* perm = in.perms + rep * n;
       if (n_cols == 1) {
         // Branch-free: whether a row stays is a coin toss for the branch predictor.
         const int64_t j = cols[0];
         const Real* xj = ctx.XT.data() + j * n;
-        pending.resize(static_cast<size_t>(tr.offset[j + 1] - tr.offset[j]));
-        size_t np = 0;
+        int64_t bound = 0;
+        for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e)
+          bound += tr.row_start[tr.entries[e].slot + 1] - tr.row_start[tr.entries[e].slot];
+        if (static_cast<int64_t>(pending.size()) < bound) pending.resize(static_cast<size_t>(bound));
+        int64_t np = 0;
         for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e) {
-          const RowEntry& entry = tr.entries[e];
-          pending[np] = {entry.row, entry.top};
-          np += !keeps(entry, xj[perm[entry.row]]);
+          const LeafEntry& entry = tr.entries[e];
+          for (int32_t q = tr.row_start[entry.slot]; q < tr.row_start[entry.slot + 1]; ++q) {
+            const int32_t r = tr.rows[q];
+            pending[np] = {r, entry.top};
+            np += !keeps(entry, xj[perm[r]]);
+          }
         }
-        pending.resize(np);
+        n_pending = np;
       } else {
         // A row leaves its path if any column of the group leaves its interval; it is then
         // re-routed from the root with all of the group's columns taken from the donor row.
         pending.clear();
         s.stamp.resize(static_cast<size_t>(n), 0);
         const int32_t root = static_cast<int32_t>(f.tree_offset[t]);
-        for (int64_t q = 0; q < n_cols; ++q) {
-          const Real* xc = ctx.XT.data() + cols[q] * n;
-          for (int64_t e = tr.offset[cols[q]]; e < tr.offset[cols[q] + 1]; ++e) {
-            const RowEntry& entry = tr.entries[e];
-            if (s.stamp[entry.row] || keeps(entry, xc[perm[entry.row]])) continue;
-            s.stamp[entry.row] = 1;
-            pending.push_back({entry.row, root});
+        for (int64_t c = 0; c < n_cols; ++c) {
+          const Real* xc = ctx.XT.data() + cols[c] * n;
+          for (int64_t e = tr.offset[cols[c]]; e < tr.offset[cols[c] + 1]; ++e) {
+            const LeafEntry& entry = tr.entries[e];
+            for (int32_t q = tr.row_start[entry.slot]; q < tr.row_start[entry.slot + 1]; ++q) {
+              const int32_t r = tr.rows[q];
+              if (s.stamp[r] || keeps(entry, xc[perm[r]])) continue;
+              s.stamp[r] = 1;
+              pending.push_back({r, root});
+            }
           }
         }
         for (const auto& p : pending) s.stamp[p.row] = 0;
+        n_pending = static_cast<int64_t>(pending.size());
       }
       double* raw_rep = raw + (rep - rep0) * n * K;
       uint8_t* changed_rep = changed + (rep - rep0) * n;
       if (ctx.lane_nodes.empty()) {
-        for (const auto& p : pending) {
+        for (int64_t i = 0; i < n_pending; ++i) {
+          const auto& p = pending[i];
           const Real* xo = ctx.XP.data() + static_cast<int64_t>(p.row) * M;
           const int64_t leaf = ctx.walk(p.node, xo, ctx.XP.data() + perm[p.row] * M, s.in_group.data());
           const int64_t old_leaf = tr.leaf[p.row];
@@ -753,14 +774,14 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
         }
       } else if (n_cols == 1) {
         if (ctx.rows_have_nan)
-          reroute_lanes<true, true>(ctx, pending, t, tr.leaf.data(), perm, cols[0], nullptr, raw_rep, changed_rep);
+          reroute_lanes<true, true>(ctx, pending.data(), n_pending, t, tr.leaf.data(), perm, cols[0], nullptr, raw_rep, changed_rep);
         else
-          reroute_lanes<true, false>(ctx, pending, t, tr.leaf.data(), perm, cols[0], nullptr, raw_rep, changed_rep);
+          reroute_lanes<true, false>(ctx, pending.data(), n_pending, t, tr.leaf.data(), perm, cols[0], nullptr, raw_rep, changed_rep);
       } else {
         if (ctx.rows_have_nan)
-          reroute_lanes<false, true>(ctx, pending, t, tr.leaf.data(), perm, -1, s.in_group.data(), raw_rep, changed_rep);
+          reroute_lanes<false, true>(ctx, pending.data(), n_pending, t, tr.leaf.data(), perm, -1, s.in_group.data(), raw_rep, changed_rep);
         else
-          reroute_lanes<false, false>(ctx, pending, t, tr.leaf.data(), perm, -1, s.in_group.data(), raw_rep, changed_rep);
+          reroute_lanes<false, false>(ctx, pending.data(), n_pending, t, tr.leaf.data(), perm, -1, s.in_group.data(), raw_rep, changed_rep);
       }
     }
   }
