@@ -275,15 +275,22 @@ def test_matches_shap_on_sklearn_models(name):
     np.testing.assert_allclose(ex.expected_value_, reference.expected_value, atol=1e-10)
 
 
-@pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logistic"])
-def test_matches_shap_on_xgboost_with_nans(objective):
+def xgboost_model_with_nans(objective):
+    """An XGBoost model fitted on continuous_data with NaNs, its rows and its targets."""
     xgb = pytest.importorskip("xgboost")
     X, y, c = continuous_data(nan=True)
+    target = y if objective.startswith("reg") else c
     model = (xgb.XGBRegressor if objective.startswith("reg") else xgb.XGBClassifier)(
         n_estimators=30, max_depth=5, objective=objective
-    ).fit(X, y if objective.startswith("reg") else c)
+    ).fit(X, target)
+    return model, X, target
+
+
+@pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logistic"])
+def test_matches_shap_on_xgboost_with_nans(objective):
+    model, X, target = xgboost_model_with_nans(objective)
     background, rows = X[:50], X[100:140]
-    labels = (y if objective.startswith("reg") else c)[100:140].astype(float)
+    labels = target[100:140].astype(float)
     outputs = ["raw", "log_loss"] + (["probability"] if objective.startswith("binary") else [])
     for model_output in outputs:
         kw = {"y": labels} if model_output == "log_loss" else {}
@@ -375,11 +382,7 @@ def test_matches_shap_exact_values_on_sklearn_models(name, nan):
 
 @pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logistic"])
 def test_matches_shap_exact_values_on_xgboost_with_nans(objective):
-    xgb = pytest.importorskip("xgboost")
-    X, y, c = continuous_data(nan=True)
-    model = (xgb.XGBRegressor if objective.startswith("reg") else xgb.XGBClassifier)(
-        n_estimators=30, max_depth=5, objective=objective
-    ).fit(X, y if objective.startswith("reg") else c)
+    model, X, _ = xgboost_model_with_nans(objective)
     background, rows = X[:40], X[100:130]
     ours = explainer(model, background).shap_values(rows)
     theirs = shap_exact_interventional(xgboost_leaf_sum(model), background, rows)
