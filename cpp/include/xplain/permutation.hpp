@@ -925,29 +925,29 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   }
   if (baseline_out) std::copy(base_scores.begin(), base_scores.end(), baseline_out);
 
-  // Tree chunks: about kChunkNodeBytes of packed nodes (the re-routing working set), and at
-  // most kChunkEntries row entries (n x the features of a path) at once.
+  // Tree chunks: about kChunkNodeBytes of packed nodes (the re-routing working set), and at most
+  // kChunkTableBytes of tree tables (rows and leaves: 8 n bytes; leaf entries: at most
+  // 16 x leaves x path length) at once.
   constexpr int64_t kChunkNodeBytes = int64_t{768} << 10;
-  constexpr int64_t kChunkEntries = int64_t{4} << 20;
-  std::vector<int32_t> depth(static_cast<size_t>(f.n_nodes), 0);
-  std::vector<int64_t> tree_depth(static_cast<size_t>(T), 0);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t v = f.tree_offset[t]; v < f.tree_offset[t + 1]; ++v) {
-      tree_depth[t] = std::max<int64_t>(tree_depth[t], depth[v]);
-      if (f.left[v] >= 0) depth[f.left[v]] = depth[f.right[v]] = depth[v] + 1;
-    }
+  constexpr int64_t kChunkTableBytes = int64_t{64} << 20;
   std::vector<int64_t> chunk_start{0};
   {
-    int64_t bytes = 0, entries = 0;
+    std::vector<int32_t> depth(static_cast<size_t>(f.n_nodes), 0);  // parents come before children
+    for (int64_t v = 0; v < f.n_nodes; ++v)
+      if (f.left[v] >= 0) depth[f.left[v]] = depth[f.right[v]] = depth[v] + 1;
+    int64_t node_bytes = 0, table_bytes = 0;
     for (int64_t t = 0; t < T; ++t) {
-      const int64_t b = (f.tree_offset[t + 1] - f.tree_offset[t]) * static_cast<int64_t>(sizeof(PackedNode));
-      const int64_t e = n * std::min(tree_depth[t], M);
-      if (t > chunk_start.back() && (bytes + b > kChunkNodeBytes || entries + e > kChunkEntries)) {
+      const int64_t nodes = f.tree_offset[t + 1] - f.tree_offset[t];
+      const int64_t b = nodes * static_cast<int64_t>(sizeof(PackedNode));
+      const int64_t path = std::min<int64_t>(
+          *std::max_element(depth.begin() + f.tree_offset[t], depth.begin() + f.tree_offset[t + 1]), M);
+      const int64_t e = 8 * n + 4 * nodes + 16 * ((nodes + 1) / 2) * path;
+      if (t > chunk_start.back() && (node_bytes + b > kChunkNodeBytes || table_bytes + e > kChunkTableBytes)) {
         chunk_start.push_back(t);
-        bytes = entries = 0;
+        node_bytes = table_bytes = 0;
       }
-      bytes += b;
-      entries += e;
+      node_bytes += b;
+      table_bytes += e;
     }
     chunk_start.push_back(T);
   }
