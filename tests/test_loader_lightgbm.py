@@ -7,6 +7,7 @@ importances), never from our own output.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import lightgbm as lgb
 import numpy as np
@@ -565,20 +566,26 @@ def test_other_lightgbm_objects_raise_type_error():
         lgb_loader.to_forest(42)
 
 
-# --- known differences (need a change in the C++ split rule) ----------------------------------
-
-
-@pytest.mark.xfail(strict=True, reason="LightGBM truncates a categorical value in (-1, 0) to "
-                   "category 0; ForestView::goes_left sends every negative value right")
-def test_categorical_value_between_minus_one_and_zero():
+def test_categorical_value_between_minus_one_and_zero(tmp_path):
+    """LightGBM casts a categorical value to int: (-1, 0) is category 0, -1 and below go right."""
     X = np.zeros((200, 1))
     X[:, 0] = np.arange(200) % 4
     y = 5.0 * (X[:, 0] == 0)
     booster = lgb.train({**BASE, "min_data_per_group": 5, "min_data_in_leaf": 5},
                         lgb.Dataset(X, y, categorical_feature=[0]), num_boost_round=1)
-    rows = np.array([[-0.5], [-0.999], [-1e-40]])  # LightGBM also reads |x| <= 1e-35f as 0
+    rows = np.array([[-0.5], [-0.999], [-1e-40], [-1.0], [-1.5], [0.5], [2.5], [3.99]])
     assert raw(booster, rows)[0] == raw(booster, np.array([[0.0]]))[0]  # LightGBM: category 0
-    assert_matches(xf.to_forest(booster), booster, rows)
+    forest = xf.to_forest(booster)
+    assert_matches(forest, booster, rows)
+    # the explainers route these rows the same way: SHAP values add up to LightGBM's output
+    contrib = booster.predict(rows, pred_contrib=True)
+    np.testing.assert_allclose(xf.TreeExplainer(booster).fit().shap_values(rows), contrib[:, :-1], atol=1e-9)
+    # the rule survives saving and pickling
+    path = tmp_path / "forest.npz"
+    forest.save(path)
+    for copy in (xf.Forest.load(path), pickle.loads(pickle.dumps(forest))):
+        assert copy.categorical_truncation
+        np.testing.assert_array_equal(copy.predict(rows), forest.predict(rows))
 
 
 def test_value_just_above_double_1e_35_counts_as_zero():

@@ -56,7 +56,9 @@ class Forest:
 
     A categorical node (``cat_offset[node] >= 0``) sends category ``c`` left iff bit ``c`` of its
     ``cat_words[node]`` 32-bit words starting at ``cat_bits[cat_offset[node]]`` is set; NaN follows
-    ``default_left``, anything else (negative, too large, non-finite) goes right.
+    ``default_left``, anything else (negative, too large, non-finite) goes right. With
+    ``categorical_truncation`` (LightGBM, which casts the value to int first) values in (-1, 0) are
+    category 0.
 
     Examples
     --------
@@ -82,6 +84,7 @@ class Forest:
     decision: str = "<="
     link: str = "identity"
     float32_input: bool = False
+    categorical_truncation: bool = False
     missing_rule: np.ndarray | None = None
     gain: np.ndarray | None = None
     cat_offset: np.ndarray | None = None
@@ -135,6 +138,7 @@ class Forest:
             n_features=self.n_features,
             strict_less=self.decision == "<",
             float32_input=self.float32_input,
+            categorical_truncation=self.categorical_truncation,
         )
 
     # -- shape -------------------------------------------------------------------------------
@@ -183,6 +187,7 @@ class Forest:
             "decision": self.decision,
             "link": self.link,
             "float32_input": self.float32_input,
+            "categorical_truncation": self.categorical_truncation,
             "feature_names": self.feature_names,
             "source": self.source,
             "format": 1,

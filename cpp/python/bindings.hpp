@@ -26,7 +26,7 @@ class ForestHandle {
                carray<double> value, carray<double> cover, carray<int64_t> tree_offset,
                carray<int32_t> tree_output, carray<double> base_value, carray<int64_t> cat_offset,
                carray<int32_t> cat_words, carray<uint32_t> cat_bits, int64_t n_features,
-               bool strict_less, bool float32_input);
+               bool strict_less, bool float32_input, bool categorical_truncation);
   const xplain::ForestView& view() const { return view_; }
 
  private:

@@ -15,7 +15,7 @@ ForestHandle::ForestHandle(carray<int32_t> left, carray<int32_t> right, carray<i
                            carray<int64_t> tree_offset, carray<int32_t> tree_output,
                            carray<double> base_value, carray<int64_t> cat_offset,
                            carray<int32_t> cat_words, carray<uint32_t> cat_bits, int64_t n_features,
-                           bool strict_less, bool float32_input) {
+                           bool strict_less, bool float32_input, bool categorical_truncation) {
   const int64_t n = left.size();
   auto same_length = [n](const py::array& a, const char* name) {
     if (a.size() != n)
@@ -61,6 +61,7 @@ ForestHandle::ForestHandle(carray<int32_t> left, carray<int32_t> right, carray<i
   view_.value_width = value.shape(1);
   view_.strict_less = strict_less;
   view_.float32_input = float32_input;
+  view_.categorical_truncation = categorical_truncation;
   try {
     view_.check();
     if (view_.cat_offset) {
@@ -80,12 +81,13 @@ void register_forest(py::module_& m) {
                            "Validated, immutable view of a Forest's arrays (built by xplain_fast.Forest).")
       .def(py::init<carray<int32_t>, carray<int32_t>, carray<int32_t>, carray<double>, carray<uint8_t>,
                     carray<uint8_t>, carray<double>, carray<double>, carray<int64_t>, carray<int32_t>,
-                    carray<double>, carray<int64_t>, carray<int32_t>, carray<uint32_t>, int64_t, bool, bool>(),
+                    carray<double>, carray<int64_t>, carray<int32_t>, carray<uint32_t>, int64_t, bool, bool,
+                    bool>(),
            py::arg("left"), py::arg("right"), py::arg("feature"), py::arg("threshold"),
            py::arg("default_left"), py::arg("missing_rule"), py::arg("value"), py::arg("cover"),
            py::arg("tree_offset"), py::arg("tree_output"), py::arg("base_value"), py::arg("cat_offset"),
            py::arg("cat_words"), py::arg("cat_bits"), py::arg("n_features"), py::arg("strict_less"),
-           py::arg("float32_input"));
+           py::arg("float32_input"), py::arg("categorical_truncation"));
 
   m.def(
       "predict_raw",

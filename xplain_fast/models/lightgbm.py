@@ -93,6 +93,7 @@ def to_forest(model: Any, *, num_iteration: int | None = None) -> Forest:
         n_features=booster.num_feature(),
         decision="<=",
         float32_input=False,
+        categorical_truncation=True,  # LightGBM casts a categorical value to int before the lookup
         link=_link(str(dump.get("objective", ""))),
         feature_names=names if names else None,
         source="lightgbm",

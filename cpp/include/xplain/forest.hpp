@@ -35,7 +35,8 @@ struct ForestView {
   const double* base_value = nullptr;     ///< [n_outputs]
   // Categorical splits: for a node with cat_offset[node] >= 0, category c goes left iff bit c is
   // set in cat_bits[cat_offset .. cat_offset + cat_words); NaN follows default_left; negative,
-  // non-finite or out-of-range values go right.
+  // non-finite or out-of-range values go right (with categorical_truncation, values in (-1, 0)
+  // are category 0).
   const int64_t* cat_offset = nullptr;    ///< [n_nodes] or null (no categorical splits)
   const int32_t* cat_words = nullptr;     ///< [n_nodes]
   const uint32_t* cat_bits = nullptr;
@@ -46,6 +47,9 @@ struct ForestView {
   int64_t value_width = 1;
   bool strict_less = false;    ///< decision x < threshold (XGBoost) instead of x <= threshold
   bool float32_input = false;  ///< the source library compares float32(x)
+  /// A categorical value is truncated toward zero before the lookup, as LightGBM casts it to int:
+  /// values in (-1, 0) are category 0 instead of invalid.
+  bool categorical_truncation = false;
 
   bool is_leaf(int64_t node) const { return left[node] < 0; }
 
@@ -85,8 +89,9 @@ struct ForestView {
       return default_left[node] != 0;
     }
     if (cat_offset && cat_offset[node] >= 0) {
-      if (!(x >= 0.0) || x >= 2147483648.0) return false;
-      const uint32_t c = static_cast<uint32_t>(x);
+      const bool valid = categorical_truncation ? x > -1.0 : x >= 0.0;
+      if (!valid || x >= 2147483648.0) return false;
+      const uint32_t c = x > 0.0 ? static_cast<uint32_t>(x) : 0u;
       if (static_cast<int64_t>(c / 32) >= cat_words[node]) return false;
       return (cat_bits[cat_offset[node] + c / 32] >> (c % 32)) & 1u;
     }
