@@ -36,7 +36,7 @@
 
 namespace xplain {
 
-/// How the raw output becomes predictions (mirrors xplain_fast/permutation.py).
+/// How the raw output becomes predictions (mirrors src/xplain_fast/permutation.py).
 enum PermLink : int {
   kLinkIdentity = 0,  ///< regression: prediction = raw
   kLinkExp = 1,       ///< regression: prediction = exp(raw)
