@@ -151,16 +151,23 @@ class _Features:
 
 def _internal_values(left: np.ndarray, right: np.ndarray, value: np.ndarray,
                      cover: np.ndarray) -> None:
-    """Fill internal nodes bottom-up: cover = sum of the children's, value = cover-weighted mean."""
-    for node in range(len(left) - 1, -1, -1):  # children come after parents
-        lo, hi = left[node], right[node]
-        if lo < 0:
-            continue
-        cover[node] = cover[lo] + cover[hi]
-        if cover[node] > 0:
-            value[node] = (cover[lo] * value[lo] + cover[hi] * value[hi]) / cover[node]
-        else:
-            value[node] = 0.5 * (value[lo] + value[hi])
+    """Fill internal nodes bottom-up: cover = sum of the children's, value = cover-weighted mean.
+
+    One level at a time, deepest first (a node's children are one level deeper), so that NumPy
+    does the per-node arithmetic; the result is the same as a node-by-node loop.
+    """
+    levels = []
+    frontier = np.zeros(1, dtype=np.int64)  # the root
+    while frontier.size:
+        internal = frontier[left[frontier] >= 0]
+        levels.append(internal)
+        frontier = np.concatenate([left[internal], right[internal]])
+    for nodes in reversed(levels):
+        lo, hi = left[nodes], right[nodes]
+        cover[nodes] = cover[lo] + cover[hi]
+        total = cover[nodes][:, None]
+        weighted = (cover[lo][:, None] * value[lo] + cover[hi][:, None] * value[hi]) / np.where(total > 0, total, 1.0)
+        value[nodes] = np.where(total > 0, weighted, 0.5 * (value[lo] + value[hi]))
 
 
 def _oblivious_tree(tree: dict, features: _Features, n_dims: int, scale: float) -> dict:
@@ -168,6 +175,7 @@ def _oblivious_tree(tree: dict, features: _Features, n_dims: int, scale: float) 
 
     Node i has children 2i+1 (left, bit 0) and 2i+2 (right, bit 1). Level l tests split d-1-l, so
     the leaf at heap position 2**d - 1 + p is CatBoost's leaf p (splits[0] is p's lowest bit).
+    Internal values and covers are left at zero for _fill_complete_trees.
     """
     splits = tree.get("splits") or []
     depth = len(splits)
@@ -202,9 +210,35 @@ def _oblivious_tree(tree: dict, features: _Features, n_dims: int, scale: float) 
     value[n_internal:] = leaf_values.reshape(n_leaves, n_dims) * scale
     cover = np.zeros(n_nodes)
     cover[n_internal:] = leaf_weights
-    _internal_values(left, right, value, cover)
     return {"left": left, "right": right, "feature": feature, "threshold": threshold,
             "default_left": default_left, "value": value, "cover": cover}
+
+
+def _fill_complete_trees(trees: list[dict]) -> None:
+    """_internal_values for complete trees in heap order, all trees of one depth at once.
+
+    Level l holds nodes 2**l - 1 .. 2**(l+1) - 2, and their children are the next level's nodes
+    taken in (left, right) pairs, so each level is one slice operation for the whole group.
+    """
+    by_size: dict[int, list[dict]] = {}
+    for tree in trees:
+        by_size.setdefault(tree["left"].size, []).append(tree)
+    for n_nodes, group in by_size.items():
+        value = np.stack([tree["value"] for tree in group])  # (trees, nodes, dims)
+        cover = np.stack([tree["cover"] for tree in group])
+        depth = (n_nodes + 1).bit_length() - 2
+        for level in range(depth - 1, -1, -1):
+            nodes = slice(2**level - 1, 2 ** (level + 1) - 1)
+            lo = slice(2 ** (level + 1) - 1, 2 ** (level + 2) - 1, 2)
+            hi = slice(2 ** (level + 1), 2 ** (level + 2) - 1, 2)
+            cover[:, nodes] = cover[:, lo] + cover[:, hi]
+            total = cover[:, nodes, None]
+            weighted = (cover[:, lo, None] * value[:, lo] + cover[:, hi, None] * value[:, hi]) / np.where(
+                total > 0, total, 1.0
+            )
+            value[:, nodes] = np.where(total > 0, weighted, 0.5 * (value[:, lo] + value[:, hi]))
+        for tree, tree_value, tree_cover in zip(group, value, cover, strict=True):
+            tree["value"], tree["cover"] = tree_value, tree_cover
 
 
 def _non_symmetric_tree(tree: dict, features: _Features, n_dims: int, scale: float) -> dict:
@@ -346,6 +380,7 @@ def to_forest(model: Any) -> Forest:
 
     if data.get("oblivious_trees"):
         trees = [_oblivious_tree(t, features, n_dims, scale) for t in data["oblivious_trees"]]
+        _fill_complete_trees(trees)
     else:
         trees = [_non_symmetric_tree(t, features, n_dims, scale) for t in data["trees"]]
 
