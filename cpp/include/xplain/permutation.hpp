@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -971,9 +972,9 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
       rep1 = std::min(R, rep0 + reps_per_unit);
     };
     const int64_t slots = B * reps_per_unit;
-    std::vector<double> raw(static_cast<size_t>(slots * n * K));
-    for (int64_t b = 0; b < slots; ++b) std::copy(ctx.base_raw.begin(), ctx.base_raw.end(), raw.begin() + b * n * K);
-    std::vector<uint8_t> changed(static_cast<size_t>(slots * n), 0);
+    // Left uninitialised here: each unit fills its own slots in the first chunk, in parallel.
+    std::unique_ptr<double[]> raw(new double[static_cast<size_t>(slots * n * K)]);
+    std::unique_ptr<uint8_t[]> changed(new uint8_t[static_cast<size_t>(slots * n)]);
     for (size_t c = 0; c + 1 < chunk_start.size(); ++c) {
       const int64_t t0 = chunk_start[c], t1 = chunk_start[c + 1];
       tables.resize(static_cast<size_t>(t1 - t0));
@@ -992,8 +993,13 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
             unit_range(unit0 + b, g, rep0, rep1);
             TaskScratch scratch;
             const int64_t slot = b * reps_per_unit;
-            advance_group(ctx, tables, t0, t1, g, rep0, rep1, raw.data() + slot * n * K,
-                                  changed.data() + slot * n, scratch);
+            if (c == 0)
+              for (int64_t q = slot; q < slot + reps_per_unit; ++q) {
+                std::copy(ctx.base_raw.begin(), ctx.base_raw.end(), raw.get() + q * n * K);
+                std::fill(changed.get() + q * n, changed.get() + (q + 1) * n, uint8_t{0});
+              }
+            advance_group(ctx, tables, t0, t1, g, rep0, rep1, raw.get() + slot * n * K, changed.get() + slot * n,
+                          scratch);
           },
           interrupted);
     }
@@ -1004,8 +1010,8 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
           unit_range(unit0 + slot / reps_per_unit, g, rep0, rep1);
           const int64_t rep = rep0 + slot % reps_per_unit;
           if (rep >= rep1) return;  // the last unit of a group may hold fewer repeats
-          const uint8_t* ch = changed.data() + slot * n;
-          double* o = raw.data() + slot * n * K;
+          const uint8_t* ch = changed.get() + slot * n;
+          double* o = raw.get() + slot * n * K;
           double* scores = out + (g * R + rep) * n_metrics;
           if (std::none_of(ch, ch + n, [](uint8_t c) { return c != 0; })) {
             std::copy(base_scores.begin(), base_scores.end(), scores);
