@@ -409,14 +409,6 @@ struct PermutationInput {
 
 namespace detail {
 
-/// A node packed for re-routing (one load per step): plain = numeric split whose NaN follows
-/// default_left; other nodes ask ForestView::goes_left.
-struct PackedNode {
-  double threshold;
-  int32_t left, right, feature;
-  uint8_t default_left, plain;
-};
-
 /// A node for the branch-free walk, its threshold in the type of the prepared rows (for float
 /// rows rounded so that comparing floats decides exactly as comparing with the double threshold).
 /// A leaf's children are itself. NaN rules are kept apart (LaneNaN), read only when rows hold NaN.
@@ -473,9 +465,10 @@ struct LeafFeature {
 /// prepared rows are stored (float when the library compares float32 values: half the cache).
 template <typename Real>
 struct PermutationContext {
+  PermutationContext(const ForestView& forest, const PermutationInput& input) : f(forest), in(input) {}
+
   const ForestView& f;
   const PermutationInput& in;
-  std::vector<PackedNode> nodes;
   std::vector<LaneNode<Real>> lane_nodes;  ///< empty if a node needs goes_left (categorical, zero-as-missing)
   std::vector<uint8_t> lane_nan;           ///< LaneNaN bits per node
   bool rows_have_nan = false;              ///< does any evaluated (hence any donor) row hold NaN
@@ -528,20 +521,13 @@ struct PermutationContext {
   }
 
   /// The leaf below `node` reached by the prepared row xo whose columns in `in_group` are taken
-  /// from the prepared row xd.
+  /// from the prepared row xd (any split kind: the forest's own rule).
   int64_t walk(int64_t node, const Real* xo, const Real* xd, const uint8_t* in_group) const {
-    const bool strict = f.strict_less;
-    for (;;) {
-      const PackedNode& nd = nodes[node];
-      if (nd.left < 0) return node;
-      const double x = in_group[nd.feature] ? xd[nd.feature] : xo[nd.feature];
-      bool left;
-      if (nd.plain)
-        left = std::isnan(x) ? nd.default_left != 0 : (strict ? x < nd.threshold : x <= nd.threshold);
-      else
-        left = f.goes_left(node, x);
-      node = left ? nd.left : nd.right;
+    while (f.left[node] >= 0) {
+      const int32_t j = f.feature[node];
+      node = f.goes_left(node, in_group[j] ? xd[j] : xo[j]) ? f.left[node] : f.right[node];
     }
+    return node;
   }
 };
 
@@ -637,7 +623,7 @@ struct TaskScratch {
   struct Pending {
     int32_t row, node;
   };
-  std::vector<std::vector<Pending>> pending;  ///< per repeat
+  std::vector<Pending> pending;  ///< the rows of one (tree, repeat) to re-route
   std::vector<uint8_t> in_group;
   std::vector<uint8_t> stamp;  ///< rows already pending (groups), all zero between uses
 };
@@ -704,12 +690,10 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
   const ForestView& f = ctx.f;
   const PermutationInput& in = ctx.in;
   const int64_t n = in.n_rows, M = f.n_features, K = f.n_outputs;
-  const int64_t n_reps = rep1 - rep0;
   const int64_t* cols = in.group_columns + in.group_offsets[g];
   const int64_t n_cols = in.group_offsets[g + 1] - in.group_offsets[g];
   s.in_group.assign(static_cast<size_t>(M), 0);
   for (int64_t q = 0; q < n_cols; ++q) s.in_group[cols[q]] = 1;
-  s.pending.resize(static_cast<size_t>(n_reps));
   const bool strict = f.strict_less;
   auto keeps = [strict](const LeafEntry& e, double u) {
     return strict ? (e.lo <= u && u < e.hi) : (e.lo < u && u <= e.hi);
@@ -717,7 +701,7 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
   for (int64_t t = t0; t < t1; ++t) {
     const TreeRows& tr = tables[t - t0];
     for (int64_t rep = rep0; rep < rep1; ++rep) {
-      auto& pending = s.pending[rep - rep0];  // the first n_pending entries are this tree's
+      auto& pending = s.pending;  // its first n_pending entries are this (tree, repeat)'s
       int64_t n_pending = 0;
       const int64_t* perm = in.perms + rep * n;
       if (n_cols == 1) {
@@ -852,12 +836,7 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   const int64_t n = in.n_rows, T = f.n_trees, M = f.n_features, K = f.n_outputs, W = f.value_width;
   const int64_t R = in.n_repeats, G = in.n_groups;
   const int64_t n_metrics = static_cast<int64_t>(spec.metrics.size());
-  PermutationContext<Real> ctx{f, in};
-  ctx.nodes.resize(static_cast<size_t>(f.n_nodes));
-  for (int64_t v = 0; v < f.n_nodes; ++v) {
-    const bool plain = !(f.cat_offset && f.cat_offset[v] >= 0) && !(f.missing_rule && f.missing_rule[v] != kNaNDefault);
-    ctx.nodes[v] = {f.threshold[v], f.left[v], f.right[v], f.feature[v], f.default_left[v], static_cast<uint8_t>(plain)};
-  }
+  PermutationContext<Real> ctx(f, in);
   bool lanes_apply = true;  // numeric splits with NaN -> default or NaN -> 0
   for (int64_t v = 0; v < f.n_nodes; ++v)
     lanes_apply &= !(f.cat_offset && f.cat_offset[v] >= 0) && !(f.missing_rule && f.missing_rule[v] == kNaNOrZeroDefault);
@@ -926,7 +905,7 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   }
   if (baseline_out) std::copy(base_scores.begin(), base_scores.end(), baseline_out);
 
-  // Tree chunks: about kChunkNodeBytes of packed nodes (the re-routing working set), and at most
+  // Tree chunks: about kChunkNodeBytes of lane nodes (the re-routing working set), and at most
   // kChunkTableBytes of tree tables (rows and leaves: 8 n bytes; leaf entries: at most
   // 16 x leaves x path length) at once.
   constexpr int64_t kChunkNodeBytes = int64_t{768} << 10;
@@ -939,7 +918,7 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
     int64_t node_bytes = 0, table_bytes = 0;
     for (int64_t t = 0; t < T; ++t) {
       const int64_t nodes = f.tree_offset[t + 1] - f.tree_offset[t];
-      const int64_t b = nodes * static_cast<int64_t>(sizeof(PackedNode));
+      const int64_t b = nodes * static_cast<int64_t>(sizeof(LaneNode<Real>));
       const int64_t path = std::min<int64_t>(
           *std::max_element(depth.begin() + f.tree_offset[t], depth.begin() + f.tree_offset[t + 1]), M);
       const int64_t e = 8 * n + 4 * nodes + 16 * ((nodes + 1) / 2) * path;
