@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import xplain_fast as xf
-from xplain_fast.forest import NAN_DEFAULT
+from xplain_fast.forest import NAN_AS_ZERO, NAN_DEFAULT, NAN_OR_ZERO_DEFAULT
 from xplain_fast.models import lightgbm as lgb_loader
 
 TOL = 1e-9  # LightGBM predicts in float64; only the summation order may differ
@@ -402,12 +402,15 @@ def corrupt(kind: str) -> bytes:
     if kind == "bad_child":
         start = text.index("left_child=")
         return (text[:start] + "left_child=999" + text[text.index(" ", start):]).encode()
+    if kind == "cycle":  # node 1, a child of the root, becomes its own left child
+        start = text.index(" ", text.index("left_child="))
+        return (text[:start] + " 1" + text[text.index(" ", start + 1):]).encode()
     raise AssertionError(kind)
 
 
 @pytest.mark.parametrize("kind", ["garbage", "empty", "binary", "truncated_in_trees",
                                   "truncated_in_parameters", "bad_number", "missing_field",
-                                  "bad_child"])
+                                  "bad_child", "cycle"])
 def test_corrupt_model_file_raises_value_error(tmp_path, kind):
     path = tmp_path / f"{kind}.txt"
     path.write_bytes(corrupt(kind))
@@ -477,26 +480,62 @@ def test_tree_deeper_than_the_recursion_limit(tmp_path):
     assert_matches(xf.to_forest(path), booster, x)
 
 
-def test_text_fallback_matches_the_json_dump(monkeypatch):
+def preorder_dump(booster):
+    """LightGBM's dump_model nodes, tree after tree, each in preorder (node, left subtree, right
+    subtree), and the indices of each node's children in that order (-1 at leaves)."""
+    nodes, left, right = [], [], []
+    for info in booster.dump_model()["tree_info"]:
+        stack = [(info["tree_structure"], left, -1)]  # node, its parent's child list, parent index
+        while stack:
+            node, children, parent = stack.pop()
+            if parent >= 0:
+                children[parent] = len(nodes)
+            if "split_feature" in node:
+                stack += [(node["right_child"], right, len(nodes)), (node["left_child"], left, len(nodes))]
+            nodes.append(node)
+            left.append(-1)
+            right.append(-1)
+    return nodes, np.array(left), np.array(right)
+
+
+@pytest.mark.parametrize("keep_training_booster", [False, True])
+def test_nodes_match_lightgbms_json_dump(keep_training_booster):
+    """Node by node, in preorder, the Forest holds what LightGBM's own JSON dump says."""
     X, y = categorical_data()
     labels = np.digitize(y, [-0.5, 1.0])
-    booster = lgb.train({**CAT_PARAMS, "objective": "multiclass", "num_class": 3,
-                         "zero_as_missing": True},
-                        lgb.Dataset(X, labels, categorical_feature=[1, 2]), num_boost_round=5)
-    from_json = xf.to_forest(booster)
-
-    def too_deep(*args, **kwargs):
-        raise RecursionError("maximum recursion depth exceeded while decoding a JSON object")
-
-    monkeypatch.setattr(booster, "dump_model", too_deep)
-    from_text = xf.to_forest(booster)
-    rows = categorical_probe_rows(X)
-    assert_matches(from_text, booster, rows)
-    for name in ("left", "right", "feature", "threshold", "default_left", "missing_rule", "value",
-                 "cover", "cat_offset", "cat_words", "cat_bits", "tree_output", "base_value"):
-        np.testing.assert_array_equal(getattr(from_text, name), getattr(from_json, name), name)
-    np.testing.assert_allclose(from_text.gain, from_json.gain, rtol=1e-5)  # text keeps 6 digits
-    assert from_text.link == from_json.link == "softmax"
+    booster = lgb.train({**CAT_PARAMS, "objective": "multiclass", "num_class": 3, "zero_as_missing": True},
+                        lgb.Dataset(X, labels, categorical_feature=[1, 2]), num_boost_round=5,
+                        keep_training_booster=keep_training_booster)
+    forest = xf.to_forest(booster)
+    nodes, left, right = preorder_dump(booster)
+    np.testing.assert_array_equal(forest.left, left)
+    np.testing.assert_array_equal(forest.right, right)
+    internal = left >= 0
+    splits = [node for node in nodes if "split_feature" in node]
+    np.testing.assert_array_equal(forest.feature[internal], [node["split_feature"] for node in splits])
+    np.testing.assert_array_equal(forest.value[~internal, 0], [n["leaf_value"] for n in nodes if "leaf_value" in n])
+    np.testing.assert_array_equal(forest.cover, [n.get("internal_count", n.get("leaf_count")) for n in nodes])
+    gains = [node["split_gain"] for node in splits]
+    if keep_training_booster:  # the trained booster's float32 gains, of which the text keeps 6 digits
+        np.testing.assert_allclose(forest.gain[internal], gains, rtol=5e-6)
+    else:  # train() reloads the booster from its text, so dump_model prints the same gains
+        np.testing.assert_array_equal(forest.gain[internal], gains)
+    np.testing.assert_array_equal(forest.gain[~internal], 0.0)
+    rules = {"None": NAN_AS_ZERO, "Zero": NAN_OR_ZERO_DEFAULT, "NaN": NAN_DEFAULT}
+    kinds = set()
+    for i, node in zip(np.flatnonzero(internal), splits, strict=True):
+        if node["decision_type"] == "==":
+            words = forest.cat_bits[forest.cat_offset[i]:forest.cat_offset[i] + forest.cat_words[i]]
+            codes = [c for c in range(32 * len(words)) if (words[c // 32] >> (c % 32)) & 1]
+            assert codes == [int(c) for c in node["threshold"].split("||")]
+        else:
+            assert forest.cat_offset[i] == -1
+            assert forest.default_left[i] == node["default_left"]
+            assert forest.missing_rule[i] == rules[node["missing_type"]]
+            if 1e-35 < abs(node["threshold"]) < 1e300:  # elsewhere moved: see the loader's docstring
+                assert forest.threshold[i] == node["threshold"]
+        kinds.add((node["decision_type"], node["missing_type"], node["default_left"]))
+    assert len(kinds) >= 3  # categorical, and numerical splits sending missing values either way
 
 
 # --- cover and gain ---------------------------------------------------------------------------

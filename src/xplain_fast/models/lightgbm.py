@@ -2,7 +2,9 @@
 
 Accepts a :class:`lightgbm.Booster`, a fitted scikit-learn wrapper (``LGBMRegressor``,
 ``LGBMClassifier``, ``LGBMRanker``, any ``LGBMModel``) or the path of a model text file written by
-``Booster.save_model``. The trees are read from ``Booster.dump_model()``.
+``Booster.save_model``. The trees are read from LightGBM's model text format
+(``Booster.model_to_string()``), which stores each per-node field of a tree on one line: every field
+is converted for all trees at once and the Forest is built with array operations across trees.
 
 Conventions (they reproduce ``Booster.predict(X, raw_score=True)``):
 
@@ -21,26 +23,31 @@ Conventions (they reproduce ``Booster.predict(X, raw_score=True)``):
   LightGBM's only when the frame has the categories (in the same order) the model was trained on.
 * Iterations: like ``predict``'s default, the trees up to ``best_iteration`` when the booster has
   one (early stopping), else all of them; ``num_iteration`` overrides it with predict's meaning.
+* Each tree's nodes are numbered in preorder (a node, its left subtree, then its right subtree).
 * ``cover`` is LightGBM's per-node data count (``internal_count`` / ``leaf_count``) and ``gain``
-  its ``split_gain``.
+  its ``split_gain``, a float32 that the text format keeps to 6 significant digits.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from typing import Any
+import warnings
+from typing import Any, NamedTuple
 
 import lightgbm
 import numpy as np
 
-from ..forest import NAN_AS_ZERO, NAN_DEFAULT, NAN_OR_ZERO_DEFAULT, Forest, concatenate_trees
+from ..forest import NAN_AS_ZERO, NAN_DEFAULT, NAN_OR_ZERO_DEFAULT, Forest
 
 #: LightGBM's kZeroThreshold (1e-35f): its predictor reads any |x| <= this as 0.0
 _ZERO_THRESHOLD = float(np.float32(1e-35))
-#: dump_model writes infinite thresholds as +-1e300
-_JSON_INFINITY = 1e300
-_MISSING_RULES = {"None": NAN_AS_ZERO, "Zero": NAN_OR_ZERO_DEFAULT, "NaN": NAN_DEFAULT}
+#: LightGBM's Common::AvoidInf writes infinite thresholds as +-1e300 (older model files, the JSON dump)
+_CLAMPED_INFINITY = 1e300
+#: decision_type bits (include/LightGBM/tree.h); bits 2-3 hold the missing type
+_CATEGORICAL_MASK = 1
+_DEFAULT_LEFT_MASK = 2
+#: missing type 0 (None), 1 (Zero), 2 (NaN) -> our missing rule
+_MISSING_RULES = np.array([NAN_AS_ZERO, NAN_OR_ZERO_DEFAULT, NAN_DEFAULT], dtype=np.uint8)
 _EXP_OBJECTIVES = ("poisson", "gamma", "tweedie")
 _LOGISTIC_OBJECTIVES = ("binary", "cross_entropy", "xentropy", "multiclassova")
 
@@ -68,33 +75,25 @@ def to_forest(model: Any, *, num_iteration: int | None = None) -> Forest:
         num_iteration = booster.best_iteration
     if _param_is_true(booster.params.get("linear_tree")):
         raise _linear_tree_error()
-    try:
-        dump = booster.dump_model(num_iteration=num_iteration)
-    except RecursionError:
-        # dump_model parses a nested JSON document, which Python's json module cannot do for trees
-        # deeper than about the recursion limit; the text format is flat.
-        dump = _dump_from_text(booster.model_to_string(num_iteration=num_iteration))
-    tree_info = dump["tree_info"]
-    if not tree_info:
+    header, trees, _ = _read_model_text(booster.model_to_string(num_iteration=num_iteration))
+    if not trees:
         raise ValueError("the LightGBM model has no trees")
-    per_iteration = int(dump.get("num_tree_per_iteration", 1))
+    per_iteration = int(header.get("num_tree_per_iteration", header.get("num_class", "1")))
     scale = 1.0
-    if dump.get("average_output", False):
-        scale = 1.0 / (len(tree_info) // per_iteration)
-    trees = []
-    for i, info in enumerate(tree_info):
-        tree = _convert_tree(info["tree_structure"], scale)
-        tree["output"] = i % per_iteration
-        trees.append(tree)
+    if "average_output" in header:
+        scale = 1.0 / (len(trees) // per_iteration)
+    n_features = booster.num_feature()
+    nodes = _parse_trees(trees, n_features)
     names = booster.feature_name()
-    return concatenate_trees(
-        trees,
+    return Forest(
+        **_forest_arrays(nodes, _preorder(nodes), scale),
+        tree_output=np.arange(len(trees)) % per_iteration,
         base_value=np.zeros(per_iteration),
-        n_features=booster.num_feature(),
+        n_features=n_features,
         decision="<=",
         float32_input=False,
         categorical_truncation=True,  # LightGBM casts a categorical value to int before the lookup
-        link=_link(str(dump.get("objective", ""))),
+        link=_link(header.get("objective", "")),
         feature_names=names if names else None,
         source="lightgbm",
     )
@@ -162,117 +161,10 @@ def _link(objective: str) -> str:
     return "identity"
 
 
-def _effective_threshold(threshold: float) -> float:
-    """The threshold that sends raw x where LightGBM sends x after reading |x| <= 1e-35f as 0.
-
-    Only thresholds inside that band change (LightGBM puts zero-bin boundaries at its edges):
-    below zero, the whole band goes right; at or above zero, it goes left. Also undoes the JSON
-    dump's clamping of infinite thresholds to +-1e300 (a split of NaN against every number has
-    threshold +inf, and +inf itself goes left there).
-    """
-    if abs(threshold) >= _JSON_INFINITY:
-        return float(np.copysign(np.inf, threshold))
-    if -_ZERO_THRESHOLD <= threshold < 0.0:
-        return float(np.nextafter(-_ZERO_THRESHOLD, -np.inf))
-    if 0.0 <= threshold < _ZERO_THRESHOLD:
-        return _ZERO_THRESHOLD
-    return threshold
-
-
-def _convert_tree(root: dict, scale: float) -> dict:
-    """One dumped tree (nested dicts) -> per-tree arrays, nodes numbered in preorder.
-
-    Iterative, so the depth of a tree is not limited by Python's recursion limit.
-    """
-    left: list[int] = []
-    right: list[int] = []
-    feature: list[int] = []
-    threshold: list[float] = []
-    default_left: list[int] = []
-    missing_rule: list[int] = []
-    value: list[float] = []
-    cover: list[float] = []
-    gain: list[float] = []
-    categories: dict[int, list[int]] = {}
-    # (node dict, parent's local index or -1, goes to the parent's left slot)
-    stack: list[tuple[dict, int, bool]] = [(root, -1, True)]
-    seen: set[int] = set()
-    while stack:
-        node, parent, is_left = stack.pop()
-        if id(node) in seen:
-            raise ValueError("malformed LightGBM tree: a node is reached twice")
-        seen.add(id(node))
-        index = len(left)
-        if parent >= 0:
-            (left if is_left else right)[parent] = index
-        if "leaf_coeff" in node or "leaf_const" in node:
-            raise _linear_tree_error()
-        if "split_feature" not in node:  # a leaf
-            left.append(-1)
-            right.append(-1)
-            feature.append(-1)
-            threshold.append(0.0)
-            default_left.append(0)
-            missing_rule.append(NAN_DEFAULT)
-            value.append(float(node["leaf_value"]) * scale)
-            cover.append(float(node.get("leaf_count", 0)))
-            gain.append(0.0)
-            continue
-        left.append(-1)  # filled in when the children are numbered
-        right.append(-1)
-        feature.append(int(node["split_feature"]))
-        value.append(0.0)
-        cover.append(float(node.get("internal_count", 0)))
-        gain.append(float(node.get("split_gain", 0.0)))
-        decision = node.get("decision_type", "<=")
-        if decision == "==":
-            # categorical: int(x) in the set goes left; NaN and negative values go right
-            cats = node["threshold"]
-            if isinstance(cats, str):  # dump_model writes the set as "1||4||7"
-                cats = [c for c in cats.split("||") if c != ""]
-            codes = [int(c) for c in cats]
-            categories[index] = codes
-            threshold.append(0.0)
-            default_left.append(0)
-            missing_rule.append(NAN_DEFAULT)
-        elif decision == "<=":
-            threshold.append(_effective_threshold(float(node["threshold"])))
-            default_left.append(1 if node.get("default_left", False) else 0)
-            missing_type = node.get("missing_type", "None")
-            if missing_type not in _MISSING_RULES:
-                raise TypeError(f"unsupported LightGBM missing_type {missing_type!r}")
-            missing_rule.append(_MISSING_RULES[missing_type])
-        else:
-            raise TypeError(f"unsupported LightGBM decision_type {decision!r}")
-        # right pushed first so the left subtree is numbered first (preorder)
-        stack.append((node["right_child"], index, False))
-        stack.append((node["left_child"], index, True))
-    tree = {
-        "left": np.asarray(left, dtype=np.int64),
-        "right": np.asarray(right, dtype=np.int64),
-        "feature": np.asarray(feature, dtype=np.int64),
-        "threshold": np.asarray(threshold, dtype=np.float64),
-        "default_left": np.asarray(default_left, dtype=np.uint8),
-        "missing_rule": np.asarray(missing_rule, dtype=np.uint8),
-        "value": np.asarray(value, dtype=np.float64),
-        "cover": np.asarray(cover, dtype=np.float64),
-        "gain": np.asarray(gain, dtype=np.float64),
-    }
-    if categories:
-        tree["categories"] = categories
-    return tree
-
-
-
 # --- the model text format ----------------------------------------------------------------------
-# Used for model files, which are checked here before LightGBM reads them (its loader aborts or
-# crashes the process on some malformed files instead of raising), and as a flat fallback for trees
-# too deep for dump_model's JSON.
+# Every model is read from this format. Model files are also checked before LightGBM reads them: its
+# loader aborts or crashes the process on some malformed files instead of raising.
 
-_MISSING_TYPES = ("None", "Zero", "NaN")
-_INT_TOKEN = re.compile(r"[-+]?[0-9]+")
-_FLOAT_TOKEN = re.compile(
-    r"[-+]?(?:[0-9]+\.?[0-9]*(?:e[-+]?[0-9]+)?|\.[0-9]+(?:e[-+]?[0-9]+)?|inf|nan)", re.IGNORECASE)
 _REQUIRED_HEADER = ("num_class", "label_index", "max_feature_idx", "feature_names", "feature_infos")
 
 
@@ -302,21 +194,9 @@ def _read_model_text(text: str) -> tuple[dict[str, str], list[dict[str, str]], l
         elif not (in_tree and sep):
             raise ValueError(f"unexpected line {line[:80]!r} in tree {len(trees) - 1}")
         else:
-            trees[-1][key.strip()] = val.strip()
+            # _field counts numbers by the spaces between them; LightGBM skips repeated spaces
+            trees[-1][key.strip()] = " ".join(val.split()) if "  " in val else val.strip()
     raise ValueError("it has no 'end of trees' line (is it truncated?)")
-
-
-def _dump_from_text(text: str) -> dict:
-    """The parts of ``dump_model()`` we use, read from the model text format instead."""
-    header, trees, _ = _read_model_text(text)
-    n_features = int(header["max_feature_idx"]) + 1 if "max_feature_idx" in header else None
-    per_iteration = int(header.get("num_tree_per_iteration", header.get("num_class", "1")))
-    return {
-        "num_tree_per_iteration": per_iteration,
-        "objective": header.get("objective", ""),
-        "average_output": "average_output" in header,
-        "tree_info": [{"tree_structure": _text_tree_structure(t, n_features)} for t in trees],
-    }
 
 
 def _check_model_text(data: bytes) -> None:
@@ -340,11 +220,11 @@ def _check_model_text(data: bytes) -> None:
         raise ValueError("feature_names does not have max_feature_idx + 1 names")
     if not trees or len(trees) % per_iteration:
         raise ValueError(f"it has {len(trees)} trees, not a positive multiple of {per_iteration}")
-    for t, tree in enumerate(trees):
-        try:
-            _text_tree_structure(tree, n_features)
-        except (ValueError, IndexError, KeyError) as exc:
-            raise ValueError(f"tree {t} is malformed ({exc})") from None
+    nodes = _parse_trees(trees, n_features)
+    _preorder(nodes)  # a binary tree over its nodes
+    for key, counts in (("leaf_weight", nodes.n_leaves), ("internal_value", nodes.n_leaves - 1),
+                        ("internal_weight", nodes.n_leaves - 1)):
+        _field(trees, key, counts, np.float64)  # read by LightGBM, not used here
     if "tree_sizes" in header:
         _check_tree_sizes(data, header["tree_sizes"])
     if "parameters:" in rest and "end of parameters" not in rest[rest.index("parameters:"):]:
@@ -375,86 +255,300 @@ def _check_tree_sizes(data: bytes, sizes_text: str) -> None:
         raise ValueError("tree_sizes does not match the trees in the file")
 
 
-def _text_tree_structure(tree: dict[str, str], n_features: int | None = None) -> dict:
-    """Nested node dicts as ``dump_model`` has them, built without recursion from one text tree.
+# --- all trees at once ----------------------------------------------------------------------------
+# Per-tree Python work costs more than the arrays of a few dozen nodes, so each field is converted
+# for all trees with one NumPy call and the trees are renumbered together. Nodes are first addressed
+# by "stored ids": the internal nodes of all trees (tree by tree, LightGBM's numbering), then their
+# leaves likewise.
 
-    Raises ValueError (or IndexError/KeyError) for inconsistent arrays, TypeError for linear trees.
+
+class _Trees(NamedTuple):
+    """The nodes of all trees as LightGBM stores them, checked to be consistent."""
+
+    n_leaves: np.ndarray  # per tree
+    roots: np.ndarray  # per tree: stored id of the root (a leaf for a single-leaf tree)
+    # per internal node
+    feature: np.ndarray
+    threshold: np.ndarray  # for a categorical split, the index of its bitset
+    decision_type: np.ndarray
+    left: np.ndarray  # stored ids of the children
+    right: np.ndarray
+    internal_count: np.ndarray
+    gain: np.ndarray
+    cat_start: np.ndarray  # categorical splits: their bitset is cat_words[cat_start:cat_end]
+    cat_end: np.ndarray
+    # per leaf
+    leaf_value: np.ndarray
+    leaf_count: np.ndarray
+    # all trees' bitsets, one after another
+    cat_words: np.ndarray
+
+
+def _malformed(tree: int, what: str) -> ValueError:
+    """The error for a model text whose tree ``tree`` is inconsistent."""
+    return ValueError(f"tree {tree} is malformed ({what})")
+
+
+def _first(bad: np.ndarray) -> int:
+    """Index of the first True entry (of an array that has one)."""
+    return int(np.argmax(bad))
+
+
+def _starts(counts: np.ndarray) -> np.ndarray:
+    """Where each run begins when runs of ``counts`` items are laid end to end."""
+    return np.cumsum(counts) - counts
+
+
+def _numbers(text: str, dtype: type) -> np.ndarray | None:
+    """The space-separated numbers in ``text``, converted in C; None if a token is not a number."""
+    if dtype is np.int64 and (text.endswith(("-", "+")) or "- " in text or "+ " in text):
+        return None  # NumPy reads a lone sign as the integer 0
+    with warnings.catch_warnings():
+        # NumPy 1.x warns and stops at a token that is not a number; NumPy 2 raises
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            return np.fromstring(text, dtype=dtype, sep=" ")
+        except (ValueError, DeprecationWarning):
+            return None
+
+
+def _field(trees: list[dict[str, str]], key: str, counts: np.ndarray, dtype: type,
+           required: bool = False) -> np.ndarray:
+    """The numbers of one field of all trees, concatenated: ``counts[t]`` of them from tree t.
+
+    An absent optional field reads as zeros, as LightGBM reads it. Raises ValueError naming the first
+    tree whose field is absent (if required), has another count, or holds something else.
     """
-    if tree.get("is_linear", "0") not in ("0", ""):
+    texts = [tree.get(key, "") for tree in trees]
+    found = np.array([text.count(" ") + 1 if text else 0 for text in texts], dtype=np.int64)
+    absent = (found == 0) & (counts > 0)
+    if required and absent.any():
+        raise _malformed(_first(absent), f"it has no {key}")
+    wrong = (found != counts) & ~absent
+    values = None if wrong.any() else _numbers(" ".join(filter(None, texts)), dtype)
+    if values is None or values.size != found.sum():
+        for t, text in enumerate(texts):
+            numbers = _numbers(text, dtype)
+            if wrong[t] or numbers is None or numbers.size != found[t]:
+                raise _malformed(t, f"{key} is not {counts[t]} numbers")
+    if not absent.any():
+        return values
+    every = np.zeros(int(counts.sum()), dtype=dtype)
+    every[np.repeat(~absent, counts)] = values
+    return every
+
+
+def _parse_trees(trees: list[dict[str, str]], n_features: int) -> _Trees:
+    """Read the per-node fields of the text trees (see LightGBM's ``Tree::ToString``).
+
+    Raises ValueError for inconsistent fields, TypeError for linear trees.
+    """
+    if any(tree.get("is_linear", "0") not in ("0", "") for tree in trees):
         raise _linear_tree_error()
-    for key in ("num_leaves", "num_cat"):
-        if key not in tree:
-            raise ValueError(f"it has no {key}")
-    n_leaves = int(tree["num_leaves"])
-    if n_leaves < 1:
-        raise ValueError("num_leaves < 1")
+    per_tree = np.ones(len(trees), dtype=np.int64)
+    n_leaves = _field(trees, "num_leaves", per_tree, np.int64, required=True)
+    n_cat = _field(trees, "num_cat", per_tree, np.int64, required=True)
+    if (n_leaves < 1).any():
+        raise _malformed(_first(n_leaves < 1), "num_leaves < 1")
     n_internal = n_leaves - 1
+    # read before anything is allocated per node: these bound num_leaves by the length of the text
+    feature = _field(trees, "split_feature", n_internal, np.int64, required=True)
+    leaf_value = _field(trees, "leaf_value", n_leaves, np.float64, required=True)
+    tree_of = np.repeat(np.arange(len(trees)), n_internal)  # tree of each internal node
 
-    def array(key: str, n: int, kind: type, required: bool = False) -> list:
-        raw = tree.get(key, "")
-        if raw == "":
-            if required and n > 0:
-                raise ValueError(f"it has no {key}")
-            return [kind(0)] * n
-        tokens = raw.split()
-        pattern = _INT_TOKEN if kind is int else _FLOAT_TOKEN
-        if len(tokens) != n or not all(pattern.fullmatch(t) for t in tokens):
-            raise ValueError(f"{key} is not {n} numbers")
-        return [kind(t) for t in tokens]
+    threshold = _field(trees, "threshold", n_internal, np.float64, required=True)
+    decision_type = _field(trees, "decision_type", n_internal, np.int64)
+    bad = (decision_type < 0) | (decision_type > 15) | (((decision_type >> 2) & 3) == 3)
+    if bad.any():
+        raise _malformed(int(tree_of[_first(bad)]), f"unknown decision_type {decision_type[_first(bad)]}")
+    bad = (feature < 0) | (feature >= n_features)
+    if bad.any():
+        raise _malformed(int(tree_of[_first(bad)]), f"split_feature {feature[_first(bad)]} is out of range")
 
-    for key in ("leaf_weight",):  # parsed by LightGBM, unused here
-        array(key, n_leaves, float)
-    for key in ("internal_value", "internal_weight"):
-        array(key, n_leaves - 1, float)
+    internal_start = _starts(n_internal)[tree_of]
+    leaf_start = int(n_internal.sum()) + _starts(n_leaves)
+    children = []
+    for key in ("left_child", "right_child"):
+        child = _field(trees, key, n_internal, np.int64, required=True)
+        # a child is an internal node (never the root) or ~leaf
+        bad = (child == 0) | (child >= n_internal[tree_of]) | (~child >= n_leaves[tree_of])
+        if bad.any():
+            raise _malformed(int(tree_of[_first(bad)]), f"child index {child[_first(bad)]} is out of range")
+        children.append(np.where(child > 0, internal_start + child, leaf_start[tree_of] + ~child))
 
-    leaf_value = array("leaf_value", n_leaves, float, True)
-    leaf_count = array("leaf_count", n_leaves, int)
-    leaves = [{"leaf_value": v, "leaf_count": c}
-              for v, c in zip(leaf_value, leaf_count, strict=True)]
-    if n_internal == 0:
-        return leaves[0]
-    split_feature = array("split_feature", n_internal, int, True)
-    threshold = array("threshold", n_internal, float, True)
-    left_child = array("left_child", n_internal, int, True)
-    right_child = array("right_child", n_internal, int, True)
-    split_gain = array("split_gain", n_internal, float)
-    internal_count = array("internal_count", n_internal, int)
-    decision_type = array("decision_type", n_internal, int)
-    n_cat = int(tree["num_cat"])
-    cat_boundaries = array("cat_boundaries", n_cat + 1, int, n_cat > 0) if n_cat > 0 else [0]
-    cat_threshold = array("cat_threshold", cat_boundaries[-1], int, n_cat > 0)
-    if any(b < a for a, b in zip(cat_boundaries, cat_boundaries[1:], strict=False)):
-        raise ValueError("cat_boundaries is not sorted")
-    nodes = []
-    for i in range(n_internal):
-        kind = decision_type[i]
-        missing = (kind >> 2) & 3
-        if not 0 <= kind < 16 or missing >= len(_MISSING_TYPES):
-            raise ValueError(f"unknown decision_type {kind}")
-        if split_feature[i] < 0 or (n_features is not None and split_feature[i] >= n_features):
-            raise ValueError(f"split_feature {split_feature[i]} is out of range")
-        node: dict[str, Any] = {
-            "split_feature": split_feature[i],
-            "split_gain": split_gain[i],
-            "internal_count": internal_count[i],
-            "default_left": bool(kind & 2),
-            "missing_type": _MISSING_TYPES[missing],
-        }
-        if kind & 1:  # categorical: threshold is the index of the split's bitset
-            cat = int(threshold[i])
-            if not 0 <= cat < n_cat:
-                raise ValueError(f"categorical split {i} refers to bitset {cat} of {n_cat}")
-            words = cat_threshold[cat_boundaries[cat]:cat_boundaries[cat + 1]]
-            node["decision_type"] = "=="
-            node["threshold"] = [32 * w + b for w, word in enumerate(words)
-                                 for b in range(32) if (word >> b) & 1]
-        else:
-            node["decision_type"] = "<="
-            node["threshold"] = threshold[i]
-        nodes.append(node)
-    for node, lc, rc in zip(nodes, left_child, right_child, strict=True):
-        for key, child in (("left_child", lc), ("right_child", rc)):
-            if child == 0 or child >= n_internal or ~child >= n_leaves:
-                raise ValueError(f"child index {child} is out of range")
-            node[key] = nodes[child] if child > 0 else leaves[~child]
-    return nodes[0]
+    cat_start, cat_end, cat_words = _bitset_ranges(trees, n_cat, threshold, decision_type, tree_of)
+    return _Trees(
+        n_leaves=n_leaves,
+        roots=np.where(n_internal > 0, _starts(n_internal), leaf_start),
+        feature=feature,
+        threshold=threshold,
+        decision_type=decision_type,
+        left=children[0],
+        right=children[1],
+        internal_count=_field(trees, "internal_count", n_internal, np.int64),
+        gain=_as_float32(_field(trees, "split_gain", n_internal, np.float64)),
+        cat_start=cat_start,
+        cat_end=cat_end,
+        leaf_value=leaf_value,
+        leaf_count=_field(trees, "leaf_count", n_leaves, np.int64),
+        cat_words=cat_words,
+    )
+
+
+def _as_float32(values: np.ndarray) -> np.ndarray:
+    """float64 -> float32 -> float64, as LightGBM reads its float32 fields (split gains)."""
+    with np.errstate(over="ignore"):  # a too large value becomes inf there too
+        return values.astype(np.float32).astype(np.float64)
+
+
+def _bitset_ranges(trees: list[dict[str, str]], n_cat: np.ndarray, threshold: np.ndarray,
+                   decision_type: np.ndarray, tree_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each categorical split's bitset lies in the words of all trees (0, 0 for other splits).
+
+    Tree t has ``num_cat`` bitsets: bitset c is ``cat_threshold[cat_boundaries[c]:cat_boundaries[c+1]]``
+    (32-bit words, category k is bit k % 32 of word k // 32), and a categorical split's threshold is c.
+    """
+    n_bounds = np.where(n_cat > 0, n_cat + 1, 0)  # LightGBM reads num_cat <= 0 as no bitsets
+    bounds = _field(trees, "cat_boundaries", n_bounds, np.int64, required=True)
+    tree_of_bound = np.repeat(np.arange(len(trees)), n_bounds)
+    bad = bounds < 0
+    bad[1:] |= (bounds[1:] < bounds[:-1]) & (tree_of_bound[1:] == tree_of_bound[:-1])
+    if bad.any():
+        raise _malformed(int(tree_of_bound[_first(bad)]), "cat_boundaries is not sorted")
+    bound_start = _starts(n_bounds)
+    n_words = np.zeros(len(trees), dtype=np.int64)  # the last boundary of each tree
+    n_words[n_bounds > 0] = bounds[(bound_start + n_bounds - 1)[n_bounds > 0]]
+    words = _field(trees, "cat_threshold", n_words, np.int64, required=True).astype(np.uint32)
+
+    categorical = (decision_type & _CATEGORICAL_MASK) != 0
+    index = np.where(categorical & np.isfinite(threshold), np.trunc(threshold), -1.0)  # LightGBM: int(threshold)
+    bad = categorical & ((index < 0) | (index >= n_cat[tree_of]))
+    if bad.any():
+        node = _first(bad)
+        raise _malformed(int(tree_of[node]), f"categorical split refers to bitset {threshold[node]} of "
+                                             f"{n_cat[tree_of[node]]}")
+    first = bound_start[tree_of[categorical]] + index[categorical].astype(np.int64)
+    word_start = _starts(n_words)[tree_of[categorical]]
+    cat_start = np.zeros(threshold.size, dtype=np.int64)
+    cat_end = np.zeros(threshold.size, dtype=np.int64)
+    cat_start[categorical] = word_start + bounds[first]
+    cat_end[categorical] = word_start + bounds[first + 1]
+    return cat_start, cat_end, words
+
+
+def _preorder(nodes: _Trees) -> np.ndarray:
+    """The Forest index of each stored node: trees one after another, each numbered in preorder.
+
+    Raises ValueError if a tree is not a binary tree over its nodes (one reached twice or never).
+    """
+    n_internal = nodes.left.size
+    n_nodes = n_internal + nodes.leaf_value.size
+    levels = _levels(nodes, n_nodes)
+    size = np.ones(n_nodes, dtype=np.int64)  # nodes in each subtree, summed from the deepest level up
+    for level in reversed(levels):
+        parents = level[level < n_internal]
+        size[parents] += size[nodes.left[parents]] + size[nodes.right[parents]]
+    tree_size = 2 * nodes.n_leaves - 1
+    position = np.empty(n_nodes, dtype=np.int64)
+    position[nodes.roots] = _starts(tree_size)
+    for level in levels:  # the left subtree follows its parent, the right subtree follows the left
+        parents = level[level < n_internal]
+        left = nodes.left[parents]
+        position[left] = position[parents] + 1
+        position[nodes.right[parents]] = position[parents] + 1 + size[left]
+    return position
+
+
+def _levels(nodes: _Trees, n_nodes: int) -> list[np.ndarray]:
+    """The stored ids of all trees' nodes level by level from the roots, each node exactly once."""
+    n_internal = nodes.left.size
+    levels = []
+    level = nodes.roots
+    reached = 0
+    while level.size and reached <= n_nodes:  # more would mean a cycle
+        levels.append(level)
+        reached += level.size
+        parents = level[level < n_internal]
+        level = np.concatenate([nodes.left[parents], nodes.right[parents]])
+    times = np.bincount(np.concatenate(levels), minlength=n_nodes)
+    if reached != n_nodes or times.max() > 1:
+        tree_of = np.concatenate([np.repeat(np.arange(nodes.n_leaves.size), nodes.n_leaves - 1),
+                                  np.repeat(np.arange(nodes.n_leaves.size), nodes.n_leaves)])
+        raise _malformed(int(tree_of[_first(times != 1)]), "a node is reached twice or never from the root")
+    return levels
+
+
+def _forest_arrays(nodes: _Trees, position: np.ndarray, scale: float) -> dict[str, np.ndarray]:
+    """The Forest's node arrays, with ``scale`` applied to the leaf values."""
+    n_internal = nodes.left.size
+    n_nodes = position.size
+    internal, leaf = position[:n_internal], position[n_internal:]
+    categorical = (nodes.decision_type & _CATEGORICAL_MASK) != 0
+    numerical = ~categorical
+    arrays = {
+        "left": np.full(n_nodes, -1, dtype=np.int64),
+        "right": np.full(n_nodes, -1, dtype=np.int64),
+        "feature": np.full(n_nodes, -1, dtype=np.int64),
+        "threshold": np.zeros(n_nodes),
+        "default_left": np.zeros(n_nodes, dtype=np.uint8),
+        "missing_rule": np.full(n_nodes, NAN_DEFAULT, dtype=np.uint8),  # categorical: NaN goes right
+        "value": np.zeros(n_nodes),
+        "cover": np.empty(n_nodes),
+        "gain": np.zeros(n_nodes),
+        "tree_offset": np.concatenate([[0], np.cumsum(2 * nodes.n_leaves - 1)]),  # every node is reached
+    }
+    arrays["left"][internal] = position[nodes.left]
+    arrays["right"][internal] = position[nodes.right]
+    arrays["feature"][internal] = nodes.feature
+    arrays["threshold"][internal[numerical]] = _effective_thresholds(nodes.threshold[numerical])
+    decision = nodes.decision_type[numerical]
+    arrays["default_left"][internal[numerical]] = (decision & _DEFAULT_LEFT_MASK) != 0
+    arrays["missing_rule"][internal[numerical]] = _MISSING_RULES[(decision >> 2) & 3]
+    arrays["value"][leaf] = nodes.leaf_value * scale
+    arrays["cover"][internal] = nodes.internal_count
+    arrays["cover"][leaf] = nodes.leaf_count
+    arrays["gain"][internal] = nodes.gain
+    if categorical.any():
+        arrays.update(_category_arrays(internal[categorical], nodes.cat_start[categorical],
+                                       nodes.cat_end[categorical], nodes.cat_words, n_nodes))
+    return arrays
+
+
+def _effective_thresholds(threshold: np.ndarray) -> np.ndarray:
+    """The thresholds that send raw x where LightGBM sends x after reading |x| <= 1e-35f as 0.
+
+    Only thresholds inside that band change (LightGBM puts zero-bin boundaries at its edges):
+    below zero, the whole band goes right; at or above zero, it goes left. Also reads +-1e300 as
+    +-inf (a split of NaN against every number has threshold +inf, and +inf itself goes left there).
+    """
+    effective = np.where(np.abs(threshold) >= _CLAMPED_INFINITY, np.copysign(np.inf, threshold), threshold)
+    effective[(-_ZERO_THRESHOLD <= threshold) & (threshold < 0.0)] = np.nextafter(-_ZERO_THRESHOLD, -np.inf)
+    effective[(0.0 <= threshold) & (threshold < _ZERO_THRESHOLD)] = _ZERO_THRESHOLD
+    return effective
+
+
+def _category_arrays(nodes: np.ndarray, start: np.ndarray, end: np.ndarray, words: np.ndarray,
+                     n_nodes: int) -> dict[str, np.ndarray]:
+    """cat_offset / cat_words / cat_bits for categorical ``nodes`` (Forest indices) whose LightGBM
+    bitsets are ``words[start:end]``.
+
+    The layout is that of :func:`xplain_fast.forest.category_bitsets` (bitsets in node order, each
+    without trailing zero words but at least one word long), built from LightGBM's bitsets at once
+    instead of from one category list per node.
+    """
+    order = np.argsort(nodes)
+    nodes, start, length = nodes[order], start[order], (end - start)[order]
+    owner = np.repeat(np.arange(nodes.size), length)  # node of each word
+    rank = np.arange(owner.size) - np.repeat(_starts(length), length)  # word index in its bitset
+    word = words[start[owner] + rank]
+    used = word != 0
+    n_words = np.ones(nodes.size, dtype=np.int64)
+    np.maximum.at(n_words, owner[used], rank[used] + 1)
+    offset = _starts(n_words)
+    cat_bits = np.zeros(int(n_words.sum()), dtype=np.uint32)
+    cat_bits[offset[owner[used]] + rank[used]] = word[used]
+    cat_offset = np.full(n_nodes, -1, dtype=np.int64)
+    cat_offset[nodes] = offset
+    cat_words = np.zeros(n_nodes, dtype=np.int32)
+    cat_words[nodes] = n_words
+    return {"cat_offset": cat_offset, "cat_words": cat_words, "cat_bits": cat_bits}
