@@ -468,7 +468,7 @@ def chain_model_text(depth: int) -> str:
 
 
 def test_tree_deeper_than_the_recursion_limit(tmp_path):
-    depth = 2500  # dump_model's JSON is too deeply nested for Python's json here
+    depth = 2500  # deeper than Python's recursion limit: no step of the conversion may recurse
     text = chain_model_text(depth)
     booster = lgb.Booster(model_str=text)
     x = np.arange(-1.0, depth + 1.0, 0.5).reshape(-1, 1)
