@@ -94,11 +94,9 @@ def _all_subset_values(forest: Forest, x: np.ndarray) -> dict[frozenset, np.ndar
     }
 
 
-def brute_force_shap(forest: Forest, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(phi [M, K], expected value [K]) by enumerating every subset of the M features."""
-    M = forest.n_features
-    values = _all_subset_values(forest, x)
-    phi = np.zeros((M, forest.n_outputs))
+def shapley_from_values(values: dict[frozenset, np.ndarray], M: int) -> np.ndarray:
+    """Shapley values [M, K] of a game given by its value on every subset of the M players."""
+    phi = np.zeros((M, np.size(values[frozenset()])))
     for i in range(M):
         others = [j for j in range(M) if j != i]
         for size in range(M):
@@ -106,20 +104,18 @@ def brute_force_shap(forest: Forest, x: np.ndarray) -> tuple[np.ndarray, np.ndar
             for s in itertools.combinations(others, size):
                 s = frozenset(s)
                 phi[i] += weight * (values[s | {i}] - values[s])
-    return phi, values[frozenset()]
+    return phi
 
 
-def brute_force_interactions(forest: Forest, x: np.ndarray) -> np.ndarray:
+def interactions_from_values(values: dict[frozenset, np.ndarray], M: int) -> np.ndarray:
     """Shapley interaction values [M, M, K] (Lundberg et al.: the pairwise value split in half
     off the diagonal; the diagonal is phi_i minus the row's off-diagonal sum)."""
-    M = forest.n_features
-    values = _all_subset_values(forest, x)
-    phi, _ = brute_force_shap(forest, x)
-    out = np.zeros((M, M, forest.n_outputs))
+    phi = shapley_from_values(values, M)
+    out = np.zeros((M, M, phi.shape[1]))
     for i in range(M):
         for j in range(i + 1, M):
             others = [k for k in range(M) if k not in (i, j)]
-            total = np.zeros(forest.n_outputs)
+            total = np.zeros(phi.shape[1])
             for size in range(M - 1):
                 weight = math.factorial(size) * math.factorial(M - size - 2) / math.factorial(M - 1)
                 for s in itertools.combinations(others, size):
@@ -129,6 +125,17 @@ def brute_force_interactions(forest: Forest, x: np.ndarray) -> np.ndarray:
     for i in range(M):
         out[i, i] = phi[i] - (out[i].sum(axis=0) - out[i, i])
     return out
+
+
+def brute_force_shap(forest: Forest, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(phi [M, K], expected value [K]) by enumerating every subset of the M features."""
+    values = _all_subset_values(forest, x)
+    return shapley_from_values(values, forest.n_features), values[frozenset()]
+
+
+def brute_force_interactions(forest: Forest, x: np.ndarray) -> np.ndarray:
+    """Path-dependent Shapley interaction values [M, M, K] by subset enumeration."""
+    return interactions_from_values(_all_subset_values(forest, x), forest.n_features)
 
 
 def classic_tree_shap(forest: Forest, x: np.ndarray) -> np.ndarray:
@@ -248,21 +255,22 @@ def interventional_value(forest: Forest, x: np.ndarray, background: np.ndarray,
     return predict_forest(forest, hybrid).mean(axis=0)
 
 
-def brute_force_interventional_shap(forest: Forest, x: np.ndarray,
-                                    background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(phi [M, K], expected value [K]) of the interventional game by subset enumeration."""
+def _interventional_values(forest: Forest, x: np.ndarray, background: np.ndarray) -> dict[frozenset, np.ndarray]:
     M = forest.n_features
-    values = {
+    return {
         frozenset(s): interventional_value(forest, x, background, frozenset(s))
         for size in range(M + 1)
         for s in itertools.combinations(range(M), size)
     }
-    phi = np.zeros((M, forest.n_outputs))
-    for i in range(M):
-        others = [j for j in range(M) if j != i]
-        for size in range(M):
-            weight = math.factorial(size) * math.factorial(M - size - 1) / math.factorial(M)
-            for s in itertools.combinations(others, size):
-                s = frozenset(s)
-                phi[i] += weight * (values[s | {i}] - values[s])
-    return phi, values[frozenset()]
+
+
+def brute_force_interventional_shap(forest: Forest, x: np.ndarray,
+                                    background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(phi [M, K], expected value [K]) of the interventional game by subset enumeration."""
+    values = _interventional_values(forest, x, background)
+    return shapley_from_values(values, forest.n_features), values[frozenset()]
+
+
+def brute_force_interventional_interactions(forest: Forest, x: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Shapley interaction values [M, M, K] of the interventional game by subset enumeration."""
+    return interactions_from_values(_interventional_values(forest, x, background), forest.n_features)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import brute_force_interventional_shap, random_forest
+from reference import brute_force_interventional_interactions, brute_force_interventional_shap, random_forest
 from test_treeshap import rows_for
 
 import xplain_fast as xf
@@ -193,15 +193,62 @@ def test_errors():
             model_output="log_loss",
         )
     ex = explainer(forest, np.zeros((3, 4)))
-    with pytest.raises(ValueError, match="tree_path_dependent"):
-        ex.shap_interaction_values(np.zeros((1, 4)))
     with pytest.raises(ValueError, match="only used with model_output='log_loss'"):
         ex.shap_values(np.zeros((1, 4)), y=[1.0])
     loss = explainer(forest, np.zeros((3, 4)), model_output="log_loss")
+    with pytest.raises(ValueError, match="model_output='raw'"):
+        loss.shap_interaction_values(np.zeros((2, 4)))
     with pytest.raises(ValueError, match="pass its labels"):
         loss.shap_values(np.zeros((2, 4)))
     with pytest.raises(ValueError, match="2 rows"):
         loss.shap_values(np.zeros((2, 4)), y=[1.0])
+
+
+# -- interaction values -----------------------------------------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_features=st.integers(1, 5),
+    n_trees=st.integers(1, 3),
+    max_nodes=st.integers(1, 31),
+    n_outputs=st.integers(1, 2),
+    n_background=st.integers(1, 10),
+    vector_leaves=st.booleans(),
+    nan_rules=st.booleans(),
+    categorical=st.booleans(),
+)
+def test_interaction_values_match_brute_force(seed, n_features, n_trees, max_nodes, n_outputs, n_background,
+                                              vector_leaves, nan_rules, categorical):
+    rng = np.random.default_rng(seed)
+    forest = random_forest(rng, n_features=n_features, n_trees=n_trees, max_nodes=max_nodes, n_outputs=n_outputs,
+                           vector_leaves=vector_leaves, nan_rules=nan_rules, categorical=categorical)
+    X, background = rows_for(forest, rng, 4), rows_for(forest, rng, n_background)
+    ex = explainer(forest, background)
+    phi = ex.shap_interaction_values(X).reshape(len(X), n_features, n_features, n_outputs)
+    for r, x in enumerate(X):
+        expected = brute_force_interventional_interactions(forest, x, background)
+        np.testing.assert_allclose(phi[r], expected, rtol=0, atol=1e-10)
+    # rows of the matrix sum to the SHAP values
+    np.testing.assert_allclose(phi.sum(axis=2), phi3(ex, X), rtol=0, atol=1e-10)
+
+
+def test_interaction_values_subsets_threads_and_refits():
+    rng = np.random.default_rng(8)
+    forest = random_forest(rng, n_features=6, n_trees=8, max_nodes=41, nan_rules=True)
+    X, background = rows_for(forest, rng, 70), rows_for(forest, rng, 40)
+    ex = explainer(forest, background, n_jobs=1)
+    full = ex.shap_interaction_values(X)
+    assert full.shape == (70, 6, 6)
+    np.testing.assert_allclose(full.sum(axis=(1, 2)) + ex.expected_value_, forest.predict(X), atol=1e-10)
+    np.testing.assert_array_equal(explainer(forest, background, n_jobs=2).shap_interaction_values(X), full)
+    np.testing.assert_array_equal(ex.shap_interaction_values(X, features=[4, 1]), full[:, [4, 1]][:, :, [4, 1]])
+    # a new background replaces the statistics
+    other = rows_for(forest, rng, 15)
+    ex.fit(other)
+    np.testing.assert_allclose(ex.shap_interaction_values(X[:3]),
+                               explainer(forest, other).shap_interaction_values(X[:3]), rtol=0, atol=0)
+    clone = pickle.loads(pickle.dumps(ex))
+    np.testing.assert_array_equal(clone.shap_interaction_values(X[:3]), ex.shap_interaction_values(X[:3]))
 
 
 # -- the shap package ------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "xplain/forest.hpp"
 #include "xplain/parallel.hpp"
@@ -72,6 +73,21 @@ inline carray<double> checked_rows(const py::array& X, int64_t n_features) {
 /// `explain(rows, n_rows, out)` with the GIL released. Safe: the caller's forest and tables are
 /// immutable and held by its references for the whole call; `rows` and the output are owned here,
 /// and the engines write disjoint row slices of the output.
+/// Position of each feature in a requested subset (-1: not requested), from the subset's indices;
+/// ValueError for an index out of range or listed twice.
+inline std::vector<int32_t> subset_positions(const carray<int64_t>& features, int64_t n_features) {
+  std::vector<int32_t> position(static_cast<size_t>(n_features), -1);
+  for (int64_t s = 0; s < features.size(); ++s) {
+    const int64_t feature = features.data()[s];
+    if (feature < 0 || feature >= n_features)
+      throw py::value_error("feature index " + std::to_string(feature) + " is out of range");
+    if (position[static_cast<size_t>(feature)] >= 0)
+      throw py::value_error("feature index " + std::to_string(feature) + " is listed twice");
+    position[static_cast<size_t>(feature)] = static_cast<int32_t>(s);
+  }
+  return position;
+}
+
 template <typename Explain>
 py::array_t<double> attributions_without_gil(const xplain::ForestView& f, const py::array& X, Explain&& explain) {
   auto rows = checked_rows(X, f.n_features);

@@ -67,6 +67,33 @@ void register_interventional(py::module_& m) {
       "Interventional SHAP values of the raw output [n_rows, n_features, n_outputs] for float64 rows X.");
 
   m.def(
+      "interventional_interaction_values",
+      [](const ForestHandle& forest, const xplain::InterventionalTables& tables, const py::array& X,
+         const carray<int64_t>& features, int n_jobs) {
+        const auto& f = forest.view();
+        auto rows = checked_rows(X, f.n_features);
+        const int64_t n = rows.shape(0), n_sub = features.size();
+        const std::vector<int32_t> subset_index = subset_positions(features, f.n_features);
+        py::array_t<double> out({n, n_sub, n_sub, f.n_outputs});
+        const double* x = rows.data();
+        double* o = out.mutable_data();
+        try {
+          // Safe without the GIL: forest and tables are immutable and held by the caller; workers
+          // write disjoint row slices of `out` and read `subset_index`, both owned here.
+          run_without_gil([&] {
+            xplain::interventional_interaction_values(f, tables, x, n, subset_index.data(), n_sub, o, n_jobs,
+                                                      python_interrupt_check());
+          });
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(e.what());
+        }
+        return out;
+      },
+      py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("features"), py::arg("n_jobs") = 1,
+      "Interventional SHAP interaction values [n_rows, n_sub, n_sub, n_outputs] (tables fitted with\n"
+      "max_table_bytes=0, so that every leaf keeps its background patterns).");
+
+  m.def(
       "pair_shap_values",
       [](const ForestHandle& forest, const xplain::InterventionalTables& tables, const py::array& background,
          const py::array& X, std::optional<carray<double>> y, int transform, int n_jobs) {

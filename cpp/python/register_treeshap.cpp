@@ -43,15 +43,7 @@ void register_treeshap(py::module_& m) {
         const auto& f = forest.view();
         auto rows = checked_rows(X, f.n_features);
         const int64_t n = rows.shape(0), n_sub = features.size();
-        std::vector<int32_t> subset_index(static_cast<size_t>(f.n_features), -1);
-        for (int64_t s = 0; s < n_sub; ++s) {
-          const int64_t feature = features.data()[s];
-          if (feature < 0 || feature >= f.n_features)
-            throw py::value_error("feature index " + std::to_string(feature) + " is out of range");
-          if (subset_index[static_cast<size_t>(feature)] >= 0)
-            throw py::value_error("feature index " + std::to_string(feature) + " is listed twice");
-          subset_index[static_cast<size_t>(feature)] = static_cast<int32_t>(s);
-        }
+        const std::vector<int32_t> subset_index = subset_positions(features, f.n_features);
         py::array_t<double> out({n, n_sub, n_sub, f.n_outputs});
         const double* x = rows.data();
         double* o = out.mutable_data();

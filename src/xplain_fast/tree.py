@@ -121,6 +121,7 @@ class TreeExplainer:
         check_n_jobs(self.n_jobs)
         forest = to_forest(self.model)
         self.forest_ = forest
+        self._pattern_tables = None  # interventional interaction statistics, built on first use
         self.n_features_in_ = forest.n_features
         self.n_outputs_ = forest.n_outputs
         if forest.feature_names is not None:
@@ -253,6 +254,11 @@ class TreeExplainer:
         ``Phi[:, i, i]`` the main effect of i. Each row of the matrix sums to the SHAP values and the
         whole matrix to ``prediction - expected_value_``.
 
+        With ``feature_perturbation="interventional"`` (raw output only) these are the interaction
+        values of the interventional game, averaged over the background rows. The first call keeps
+        every leaf's distinct background patterns; the cost per row grows with the number of
+        distinct patterns per leaf (at most the background size), not with n x R.
+
         Parameters
         ----------
         X : array-like of shape (n, M)
@@ -279,9 +285,8 @@ class TreeExplainer:
         ((5, 4, 4), True)
         """
         self._check_fitted()
-        if self.feature_perturbation != "tree_path_dependent":
-            raise ValueError("interaction values are available for "
-                             "feature_perturbation='tree_path_dependent'")
+        if self._transform != "identity":
+            raise ValueError("interaction values explain the raw output; use model_output='raw'")
         rows = self._rows(X)
         subset = (np.arange(self.n_features_in_, dtype=np.int64) if features is None
                   else self._feature_indices(features))
@@ -294,8 +299,16 @@ class TreeExplainer:
                 f"{_format_bytes(needed)}, more than the {_format_bytes(limit)} allowed; explain fewer rows "
                 "at a time or pass features=[...] for a subset"
             )
-        out = _core.path_interaction_values(self.forest_.handle, self._tables, rows, subset,
-                                            check_n_jobs(self.n_jobs))
+        n_jobs = check_n_jobs(self.n_jobs)
+        if self.feature_perturbation == "interventional":
+            if self._pattern_tables is None:
+                # every leaf keeps its distinct background patterns (no superset-sum tables)
+                self._pattern_tables = _core.build_interventional_tables(
+                    self.forest_.handle, self._background, max_table_bytes=0, n_jobs=n_jobs)
+            out = _core.interventional_interaction_values(self.forest_.handle, self._pattern_tables, rows,
+                                                          subset, n_jobs)
+        else:
+            out = _core.path_interaction_values(self.forest_.handle, self._tables, rows, subset, n_jobs)
         return out[..., 0] if self.n_outputs_ == 1 else out
 
     def _feature_indices(self, features: Any) -> np.ndarray:
@@ -351,11 +364,13 @@ class TreeExplainer:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("_tables", None)
+        state["_pattern_tables"] = None  # rebuilt on demand
         return state
 
     def __setstate__(self, state: dict) -> None:
         state.setdefault("model_output", "raw")  # pickled before interventional support
         state.setdefault("_transform", "identity")
+        state.setdefault("_pattern_tables", None)
         self.__dict__.update(state)
         if "forest_" in state:
             self._build_tables()

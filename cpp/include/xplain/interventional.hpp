@@ -618,6 +618,126 @@ inline void interventional_shap_values(const ForestView& forest, const Intervent
       interrupted);
 }
 
+/// Interventional SHAP interaction values of the raw output (the Lundberg et al. definition:
+/// off-diagonal entries are half the Shapley interaction index, the diagonal makes each row sum to
+/// the SHAP value), out[n_rows, n_sub, n_sub, n_outputs] for the features with
+/// subset_index[f] >= 0. Needs pattern statistics for every leaf (tables fitted with
+/// max_table_bytes = 0); throws std::invalid_argument otherwise.
+///
+/// For one background row the game of a leaf with value v is v if the coalition holds every
+/// feature of A (x satisfies, b does not) and none of B (b satisfies, x does not), else 0; with
+/// a = |A|, b = |B|, k = a + b its interaction indices are, in Beta integrals B(p, q) =
+/// p! q! / (p + q + 1)!: i, j in A: v B(a - 2, b); i in A, j in B: -v B(a - 1, b - 1); i, j in B:
+/// v B(a, b - 2) (halved for the off-diagonal entries), and its Shapley values v B(a - 1, b) on A,
+/// -v B(a, b - 1) on B. Each pattern of background rows adds these with its count. O(patterns x
+/// k^2) per leaf and row.
+inline void interventional_interaction_values(const ForestView& forest, const InterventionalTables& T, const double* X,
+                                              int64_t n_rows, const int32_t* subset_index, int64_t n_sub, double* out,
+                                              int n_jobs = 1, const std::function<bool()>& interrupted = {}) {
+  constexpr int L = kShapBlock;
+  const int64_t M = forest.n_features, K = forest.n_outputs, W = forest.value_width;
+  const int64_t nw = T.words, row_size = n_sub * n_sub * K;
+  for (int64_t v : T.table_begin)
+    if (v >= 0)
+      throw std::invalid_argument("interventional interaction values need pattern statistics for every leaf");
+  const double invR = 1.0 / static_cast<double>(T.n_background);
+  std::fill(out, out + n_rows * row_size, 0.0);
+  const bool plain_splits = forest.missing_rule == nullptr && forest.cat_offset == nullptr;
+  const int64_t n_chunks = (n_rows + kInterventionalChunk - 1) / kInterventionalChunk;
+  int64_t max_k = 0;
+  for (int32_t k : T.leaf_k) max_k = std::max<int64_t>(max_k, k);
+  parallel_for_chunks(
+      n_chunks, resolve_threads(n_jobs, n_chunks),
+      [&](int64_t chunk) {
+        const int64_t r0 = chunk * kInterventionalChunk, r1 = std::min(n_rows, r0 + kInterventionalChunk);
+        std::vector<double> xt;
+        detail::transpose_rows(forest, X, r0, r1, xt);
+        detail::MaskScratch scratch(T);
+        std::vector<double> pair(static_cast<size_t>(max_k * max_k)), shapley(static_cast<size_t>(max_k));
+        std::vector<int> members, in_a;
+        const int64_t n_blocks = (r1 - r0 + L - 1) / L;
+        for (int64_t t = 0; t < forest.n_trees; ++t) {
+          const int64_t out0 = forest.tree_output[t];
+          for (int64_t blk = 0; blk < n_blocks; ++blk) {
+            const int64_t first = r0 + blk * L;
+            const int lanes = static_cast<int>(std::min<int64_t>(L, r1 - first));
+            auto on_leaf = [&](int32_t leaf, const uint64_t* masks) {
+              const size_t ls = static_cast<size_t>(leaf);
+              const int64_t k = T.leaf_k[ls];
+              const int32_t* feats = T.leaf_feature.data() + T.leaf_feature_begin[ls];
+              const double* val = forest.value + T.leaf_node[ls] * W;
+              for (int r = 0; r < lanes; ++r) {
+                const uint64_t* Z = masks + r * nw;
+                int b = 0;
+                for (int64_t w = 0; w < nw; ++w) b += detail::popcount64(Z[w]);
+                std::fill(pair.begin(), pair.begin() + k * k, 0.0);
+                std::fill(shapley.begin(), shapley.begin() + k, 0.0);
+                bool any = false;
+                for (int64_t p = T.pattern_begin[ls]; p < T.pattern_begin[ls + 1]; ++p) {
+                  const uint64_t* F = T.pattern_failed.data() + p * nw;
+                  bool ok = true;
+                  for (int64_t w = 0; w < nw; ++w) ok = ok && (F[w] & Z[w]) == 0;
+                  const int a = T.pattern_zeros[static_cast<size_t>(p)];
+                  if (!ok || a + b == 0) continue;  // a feature fails for both, or the game is constant
+                  any = true;
+                  const double c = T.pattern_count[static_cast<size_t>(p)];
+                  // A = F (b fails, x satisfies), B = Z (x fails, b satisfies)
+                  members.clear();
+                  in_a.clear();
+                  for (int64_t w = 0; w < nw; ++w) {
+                    for (uint64_t bits = F[w]; bits; bits &= bits - 1) {
+                      members.push_back(static_cast<int>(w * 64 + detail::ctz64(bits)));
+                      in_a.push_back(1);
+                    }
+                    for (uint64_t bits = Z[w]; bits; bits &= bits - 1) {
+                      members.push_back(static_cast<int>(w * 64 + detail::ctz64(bits)));
+                      in_a.push_back(0);
+                    }
+                  }
+                  const double w_aa = a >= 2 ? 0.5 * c * T.B(a - 2, b) : 0.0;
+                  const double w_ab = a >= 1 && b >= 1 ? -0.5 * c * T.B(a - 1, b - 1) : 0.0;
+                  const double w_bb = b >= 2 ? 0.5 * c * T.B(a, b - 2) : 0.0;
+                  const double s_a = a >= 1 ? c * T.B(a - 1, b) : 0.0;
+                  const double s_b = b >= 1 ? -c * T.B(a, b - 1) : 0.0;
+                  const size_t n_members = members.size();
+                  for (size_t u = 0; u < n_members; ++u) {
+                    const int i = members[u];
+                    shapley[static_cast<size_t>(i)] += in_a[u] ? s_a : s_b;
+                    for (size_t q = u + 1; q < n_members; ++q) {
+                      const int j = members[q];
+                      const double wij = in_a[u] && in_a[q] ? w_aa : (in_a[u] || in_a[q] ? w_ab : w_bb);
+                      pair[static_cast<size_t>(i * k + j)] += wij;
+                      pair[static_cast<size_t>(j * k + i)] += wij;
+                    }
+                  }
+                }
+                if (!any) continue;
+                double* o = out + (first + r) * row_size;
+                for (int64_t i = 0; i < k; ++i) {
+                  const int32_t si = subset_index[feats[i]];
+                  if (si < 0) continue;
+                  double main = shapley[static_cast<size_t>(i)];
+                  for (int64_t j = 0; j < k; ++j) {
+                    if (j == i) continue;
+                    const double pij = pair[static_cast<size_t>(i * k + j)];
+                    main -= pij;
+                    const int32_t sj = subset_index[feats[j]];
+                    if (sj < 0 || pij == 0.0) continue;
+                    double* oij = o + (static_cast<int64_t>(si) * n_sub + sj) * K + out0;
+                    for (int64_t w = 0; w < W; ++w) oij[w] += pij * invR * val[w];
+                  }
+                  double* oii = o + (static_cast<int64_t>(si) * n_sub + si) * K + out0;
+                  for (int64_t w = 0; w < W; ++w) oii[w] += main * invR * val[w];
+                }
+              }
+            };
+            detail::walk_failed_masks(forest, T, t, plain_splits, xt.data() + blk * M * L, scratch, on_leaf);
+          }
+        }
+      },
+      interrupted);
+}
+
 /// Output transforms of the shap package's interventional explanations (codes as in shap).
 enum class OutputTransform : int { identity = 0, logistic = 1, logistic_nlogloss = 2, squared_loss = 3 };
 
