@@ -182,6 +182,39 @@ inline void transpose_rows(const ForestView& forest, const double* X, int64_t r0
     }
 }
 
+/// Rows per parallel chunk of the explain loops (fixed: results never depend on n_jobs).
+constexpr int64_t kInterventionalChunk = 128;
+
+/// The mask walk over every tree for the rows [0, n_rows), row chunks in parallel: each chunk makes
+/// its own worker = make_worker() and calls worker(first_row, lanes, tree, leaf, masks) at every
+/// leaf of every tree (trees outer), for every block of kShapBlock rows.
+template <typename MakeWorker>
+void for_each_leaf_of_rows(const ForestView& forest, const InterventionalTables& T, const double* X, int64_t n_rows,
+                           int n_jobs, const std::function<bool()>& interrupted, MakeWorker&& make_worker) {
+  constexpr int L = kShapBlock;
+  const int64_t M = forest.n_features;
+  const bool plain_splits = forest.missing_rule == nullptr && forest.cat_offset == nullptr;
+  const int64_t n_chunks = (n_rows + kInterventionalChunk - 1) / kInterventionalChunk;
+  parallel_for_chunks(
+      n_chunks, resolve_threads(n_jobs, n_chunks),
+      [&](int64_t chunk) {
+        const int64_t r0 = chunk * kInterventionalChunk, r1 = std::min(n_rows, r0 + kInterventionalChunk);
+        std::vector<double> xt;
+        transpose_rows(forest, X, r0, r1, xt);
+        MaskScratch scratch(T);
+        auto worker = make_worker();
+        const int64_t n_blocks = (r1 - r0 + L - 1) / L;
+        for (int64_t t = 0; t < forest.n_trees; ++t)
+          for (int64_t blk = 0; blk < n_blocks; ++blk) {
+            const int64_t first = r0 + blk * L;
+            const int lanes = static_cast<int>(std::min<int64_t>(L, r1 - first));
+            walk_failed_masks(forest, T, t, plain_splits, xt.data() + blk * M * L, scratch,
+                              [&](int32_t leaf, const uint64_t* masks) { worker(first, lanes, t, leaf, masks); });
+          }
+      },
+      interrupted);
+}
+
 /// Sorts the (mask words..., count) entries of one leaf and merges equal masks.
 inline void compact_patterns(std::vector<uint64_t>& masks, std::vector<double>& counts, int64_t nw) {
   const size_t n = counts.size();
@@ -506,9 +539,6 @@ inline InterventionalTables build_interventional_tables(const ForestView& forest
   return T;
 }
 
-/// Rows per parallel chunk of the explain loops (fixed: results never depend on n_jobs).
-constexpr int64_t kInterventionalChunk = 128;
-
 /// Interventional SHAP values of rows X[n_rows, n_features] (C order) into
 /// phi[n_rows, n_features, n_outputs] (overwritten), for the background summarized in `tables`
 /// (from build_interventional_tables on the same forest). Cost per row is O(sum over leaves of
@@ -517,105 +547,87 @@ constexpr int64_t kInterventionalChunk = 128;
 inline void interventional_shap_values(const ForestView& forest, const InterventionalTables& T, const double* X,
                                        int64_t n_rows, double* phi, int n_jobs = 1,
                                        const std::function<bool()>& interrupted = {}) {
-  constexpr int L = kShapBlock;
   const int64_t M = forest.n_features, K = forest.n_outputs, W = forest.value_width, MK = M * K;
   const int64_t nw = T.words;
   const double invR = 1.0 / static_cast<double>(T.n_background);
   std::fill(phi, phi + n_rows * MK, 0.0);
-  const bool plain_splits = forest.missing_rule == nullptr && forest.cat_offset == nullptr;
-  const int64_t n_chunks = (n_rows + kInterventionalChunk - 1) / kInterventionalChunk;
   int64_t max_k = 0;
   for (int32_t k : T.leaf_k) max_k = std::max<int64_t>(max_k, k);
-  parallel_for_chunks(
-      n_chunks, resolve_threads(n_jobs, n_chunks),
-      [&](int64_t chunk) {
-        const int64_t r0 = chunk * kInterventionalChunk, r1 = std::min(n_rows, r0 + kInterventionalChunk);
-        std::vector<double> xt;
-        detail::transpose_rows(forest, X, r0, r1, xt);
-        detail::MaskScratch scratch(T);
-        std::vector<double> credit(static_cast<size_t>(max_k + 1));
-        const int64_t n_blocks = (r1 - r0 + L - 1) / L;
-        for (int64_t t = 0; t < forest.n_trees; ++t) {
-          const int64_t out0 = forest.tree_output[t];
-          for (int64_t blk = 0; blk < n_blocks; ++blk) {
-            const int64_t first = r0 + blk * L;
-            const int lanes = static_cast<int>(std::min<int64_t>(L, r1 - first));
-            auto on_leaf = [&](int32_t leaf, const uint64_t* masks) {
-              const size_t ls = static_cast<size_t>(leaf);
-              const int64_t k = T.leaf_k[ls];
-              const int32_t* feats = T.leaf_feature.data() + T.leaf_feature_begin[ls];
-              const double full = T.leaf_full[ls];
-              const int64_t tb = T.table_begin[ls];
-              for (int r = 0; r < lanes; ++r) {
-                const uint64_t* Z = masks + r * nw;
-                bool any = false;
-                if (tb >= 0) {
-                  const double* tab = T.table.data() + tb;
-                  const uint64_t z = Z[0];
-                  const int64_t bz = tb / 2 + static_cast<int64_t>(z);
-                  if (!((T.nonempty[static_cast<size_t>(bz >> 6)] >> (bz & 63)) & 1))
-                    continue;  // no background row satisfies all of Z: no credit
-                  const int m = detail::popcount64(z);
-                  const double aZ = tab[2 * z];
-                  const double dZ = m == 0 ? tab[1] : tab[2 * z + 1] - aZ + full / static_cast<double>(m);
-                  double* out = phi + (first + r) * MK + out0;
-                  const double* val = forest.value + T.leaf_node[ls] * W;
-                  const double lose = -aZ * invR;
-                  for (uint64_t bits = z; bits; bits &= bits - 1) {
-                    double* o = out + static_cast<int64_t>(feats[detail::ctz64(bits)]) * K;
-                    for (int64_t w = 0; w < W; ++w) o[w] += lose * val[w];
-                  }
-                  const uint64_t kept = ~z & ((uint64_t(1) << k) - 1);
-                  for (uint64_t bits = kept; bits; bits &= bits - 1) {
-                    const int j = detail::ctz64(bits);
-                    const double gain = (dZ - tab[2 * (z | (uint64_t(1) << j)) + 1]) * invR;
-                    double* o = out + static_cast<int64_t>(feats[j]) * K;
-                    for (int64_t w = 0; w < W; ++w) o[w] += gain * val[w];
-                  }
-                  continue;
-                } else {
-                  int m = 0;
-                  for (int64_t w = 0; w < nw; ++w) m += detail::popcount64(Z[w]);
-                  std::fill(credit.begin(), credit.begin() + k, 0.0);
-                  double acc_z = 0.0;
-                  const int64_t p0 = T.pattern_begin[ls], p1 = T.pattern_begin[ls + 1];
-                  for (int64_t p = p0; p < p1; ++p) {
-                    const uint64_t* F = T.pattern_failed.data() + p * nw;
-                    bool ok = true;
-                    for (int64_t w = 0; w < nw; ++w) ok = ok && (F[w] & Z[w]) == 0;
-                    if (!ok) continue;  // the pattern fails a feature x fails too: no credit
-                    any = true;
-                    const double c = T.pattern_count[static_cast<size_t>(p)];
-                    const int64_t zb = T.pattern_zeros[static_cast<size_t>(p)];
-                    if (m > 0) acc_z += c * T.B(zb, m - 1);
-                    if (zb > 0) {
-                      const double cj = c * T.B(zb - 1, m);
-                      for (int64_t w = 0; w < nw; ++w)
-                        for (uint64_t bits = F[w]; bits; bits &= bits - 1)
-                          credit[static_cast<size_t>(w * 64 + detail::ctz64(bits))] += cj;
-                    }
-                  }
-                  if (!any) continue;
-                  for (int64_t w = 0; w < nw; ++w)
-                    for (uint64_t bits = Z[w]; bits; bits &= bits - 1)
-                      credit[static_cast<size_t>(w * 64 + detail::ctz64(bits))] = -acc_z;
-                }
-                if (!any) continue;
-                double* out = phi + (first + r) * MK + out0;
-                const double* val = forest.value + T.leaf_node[ls] * W;
-                for (int64_t j = 0; j < k; ++j) {
-                  const double cr = credit[static_cast<size_t>(j)] * invR;
-                  if (cr == 0.0) continue;
-                  double* o = out + static_cast<int64_t>(feats[j]) * K;
-                  for (int64_t w = 0; w < W; ++w) o[w] += cr * val[w];
-                }
-              }
-            };
-            detail::walk_failed_masks(forest, T, t, plain_splits, xt.data() + blk * M * L, scratch, on_leaf);
+  detail::for_each_leaf_of_rows(forest, T, X, n_rows, n_jobs, interrupted, [&] {
+    return [&, credit = std::vector<double>(static_cast<size_t>(max_k + 1))](
+               int64_t first, int lanes, int64_t t, int32_t leaf, const uint64_t* masks) mutable {
+      const int64_t out0 = forest.tree_output[t];
+      const size_t ls = static_cast<size_t>(leaf);
+      const int64_t k = T.leaf_k[ls];
+      const int32_t* feats = T.leaf_feature.data() + T.leaf_feature_begin[ls];
+      const double full = T.leaf_full[ls];
+      const int64_t tb = T.table_begin[ls];
+      for (int r = 0; r < lanes; ++r) {
+        const uint64_t* Z = masks + r * nw;
+        bool any = false;
+        if (tb >= 0) {
+          const double* tab = T.table.data() + tb;
+          const uint64_t z = Z[0];
+          const int64_t bz = tb / 2 + static_cast<int64_t>(z);
+          if (!((T.nonempty[static_cast<size_t>(bz >> 6)] >> (bz & 63)) & 1))
+            continue;  // no background row satisfies all of Z: no credit
+          const int m = detail::popcount64(z);
+          const double aZ = tab[2 * z];
+          const double dZ = m == 0 ? tab[1] : tab[2 * z + 1] - aZ + full / static_cast<double>(m);
+          double* out = phi + (first + r) * MK + out0;
+          const double* val = forest.value + T.leaf_node[ls] * W;
+          const double lose = -aZ * invR;
+          for (uint64_t bits = z; bits; bits &= bits - 1) {
+            double* o = out + static_cast<int64_t>(feats[detail::ctz64(bits)]) * K;
+            for (int64_t w = 0; w < W; ++w) o[w] += lose * val[w];
           }
+          const uint64_t kept = ~z & ((uint64_t(1) << k) - 1);
+          for (uint64_t bits = kept; bits; bits &= bits - 1) {
+            const int j = detail::ctz64(bits);
+            const double gain = (dZ - tab[2 * (z | (uint64_t(1) << j)) + 1]) * invR;
+            double* o = out + static_cast<int64_t>(feats[j]) * K;
+            for (int64_t w = 0; w < W; ++w) o[w] += gain * val[w];
+          }
+          continue;
+        } else {
+          int m = 0;
+          for (int64_t w = 0; w < nw; ++w) m += detail::popcount64(Z[w]);
+          std::fill(credit.begin(), credit.begin() + k, 0.0);
+          double acc_z = 0.0;
+          const int64_t p0 = T.pattern_begin[ls], p1 = T.pattern_begin[ls + 1];
+          for (int64_t p = p0; p < p1; ++p) {
+            const uint64_t* F = T.pattern_failed.data() + p * nw;
+            bool ok = true;
+            for (int64_t w = 0; w < nw; ++w) ok = ok && (F[w] & Z[w]) == 0;
+            if (!ok) continue;  // the pattern fails a feature x fails too: no credit
+            any = true;
+            const double c = T.pattern_count[static_cast<size_t>(p)];
+            const int64_t zb = T.pattern_zeros[static_cast<size_t>(p)];
+            if (m > 0) acc_z += c * T.B(zb, m - 1);
+            if (zb > 0) {
+              const double cj = c * T.B(zb - 1, m);
+              for (int64_t w = 0; w < nw; ++w)
+                for (uint64_t bits = F[w]; bits; bits &= bits - 1)
+                  credit[static_cast<size_t>(w * 64 + detail::ctz64(bits))] += cj;
+            }
+          }
+          if (!any) continue;
+          for (int64_t w = 0; w < nw; ++w)
+            for (uint64_t bits = Z[w]; bits; bits &= bits - 1)
+              credit[static_cast<size_t>(w * 64 + detail::ctz64(bits))] = -acc_z;
         }
-      },
-      interrupted);
+        if (!any) continue;
+        double* out = phi + (first + r) * MK + out0;
+        const double* val = forest.value + T.leaf_node[ls] * W;
+        for (int64_t j = 0; j < k; ++j) {
+          const double cr = credit[static_cast<size_t>(j)] * invR;
+          if (cr == 0.0) continue;
+          double* o = out + static_cast<int64_t>(feats[j]) * K;
+          for (int64_t w = 0; w < W; ++w) o[w] += cr * val[w];
+        }
+      }
+    };
+  });
 }
 
 /// Interventional SHAP interaction values of the raw output (the Lundberg et al. definition:
@@ -634,108 +646,91 @@ inline void interventional_shap_values(const ForestView& forest, const Intervent
 inline void interventional_interaction_values(const ForestView& forest, const InterventionalTables& T, const double* X,
                                               int64_t n_rows, const int32_t* subset_index, int64_t n_sub, double* out,
                                               int n_jobs = 1, const std::function<bool()>& interrupted = {}) {
-  constexpr int L = kShapBlock;
-  const int64_t M = forest.n_features, K = forest.n_outputs, W = forest.value_width;
+  const int64_t K = forest.n_outputs, W = forest.value_width;
   const int64_t nw = T.words, row_size = n_sub * n_sub * K;
   for (int64_t v : T.table_begin)
     if (v >= 0)
       throw std::invalid_argument("interventional interaction values need pattern statistics for every leaf");
   const double invR = 1.0 / static_cast<double>(T.n_background);
   std::fill(out, out + n_rows * row_size, 0.0);
-  const bool plain_splits = forest.missing_rule == nullptr && forest.cat_offset == nullptr;
-  const int64_t n_chunks = (n_rows + kInterventionalChunk - 1) / kInterventionalChunk;
   int64_t max_k = 0;
   for (int32_t k : T.leaf_k) max_k = std::max<int64_t>(max_k, k);
-  parallel_for_chunks(
-      n_chunks, resolve_threads(n_jobs, n_chunks),
-      [&](int64_t chunk) {
-        const int64_t r0 = chunk * kInterventionalChunk, r1 = std::min(n_rows, r0 + kInterventionalChunk);
-        std::vector<double> xt;
-        detail::transpose_rows(forest, X, r0, r1, xt);
-        detail::MaskScratch scratch(T);
-        std::vector<double> pair(static_cast<size_t>(max_k * max_k)), shapley(static_cast<size_t>(max_k));
-        std::vector<int> members, in_a;
-        const int64_t n_blocks = (r1 - r0 + L - 1) / L;
-        for (int64_t t = 0; t < forest.n_trees; ++t) {
-          const int64_t out0 = forest.tree_output[t];
-          for (int64_t blk = 0; blk < n_blocks; ++blk) {
-            const int64_t first = r0 + blk * L;
-            const int lanes = static_cast<int>(std::min<int64_t>(L, r1 - first));
-            auto on_leaf = [&](int32_t leaf, const uint64_t* masks) {
-              const size_t ls = static_cast<size_t>(leaf);
-              const int64_t k = T.leaf_k[ls];
-              const int32_t* feats = T.leaf_feature.data() + T.leaf_feature_begin[ls];
-              const double* val = forest.value + T.leaf_node[ls] * W;
-              for (int r = 0; r < lanes; ++r) {
-                const uint64_t* Z = masks + r * nw;
-                int b = 0;
-                for (int64_t w = 0; w < nw; ++w) b += detail::popcount64(Z[w]);
-                std::fill(pair.begin(), pair.begin() + k * k, 0.0);
-                std::fill(shapley.begin(), shapley.begin() + k, 0.0);
-                bool any = false;
-                for (int64_t p = T.pattern_begin[ls]; p < T.pattern_begin[ls + 1]; ++p) {
-                  const uint64_t* F = T.pattern_failed.data() + p * nw;
-                  bool ok = true;
-                  for (int64_t w = 0; w < nw; ++w) ok = ok && (F[w] & Z[w]) == 0;
-                  const int a = T.pattern_zeros[static_cast<size_t>(p)];
-                  if (!ok || a + b == 0) continue;  // a feature fails for both, or the game is constant
-                  any = true;
-                  const double c = T.pattern_count[static_cast<size_t>(p)];
-                  // A = F (b fails, x satisfies), B = Z (x fails, b satisfies)
-                  members.clear();
-                  in_a.clear();
-                  for (int64_t w = 0; w < nw; ++w) {
-                    for (uint64_t bits = F[w]; bits; bits &= bits - 1) {
-                      members.push_back(static_cast<int>(w * 64 + detail::ctz64(bits)));
-                      in_a.push_back(1);
-                    }
-                    for (uint64_t bits = Z[w]; bits; bits &= bits - 1) {
-                      members.push_back(static_cast<int>(w * 64 + detail::ctz64(bits)));
-                      in_a.push_back(0);
-                    }
-                  }
-                  const double w_aa = a >= 2 ? 0.5 * c * T.B(a - 2, b) : 0.0;
-                  const double w_ab = a >= 1 && b >= 1 ? -0.5 * c * T.B(a - 1, b - 1) : 0.0;
-                  const double w_bb = b >= 2 ? 0.5 * c * T.B(a, b - 2) : 0.0;
-                  const double s_a = a >= 1 ? c * T.B(a - 1, b) : 0.0;
-                  const double s_b = b >= 1 ? -c * T.B(a, b - 1) : 0.0;
-                  const size_t n_members = members.size();
-                  for (size_t u = 0; u < n_members; ++u) {
-                    const int i = members[u];
-                    shapley[static_cast<size_t>(i)] += in_a[u] ? s_a : s_b;
-                    for (size_t q = u + 1; q < n_members; ++q) {
-                      const int j = members[q];
-                      const double wij = in_a[u] && in_a[q] ? w_aa : (in_a[u] || in_a[q] ? w_ab : w_bb);
-                      pair[static_cast<size_t>(i * k + j)] += wij;
-                      pair[static_cast<size_t>(j * k + i)] += wij;
-                    }
-                  }
-                }
-                if (!any) continue;
-                double* o = out + (first + r) * row_size;
-                for (int64_t i = 0; i < k; ++i) {
-                  const int32_t si = subset_index[feats[i]];
-                  if (si < 0) continue;
-                  double main = shapley[static_cast<size_t>(i)];
-                  for (int64_t j = 0; j < k; ++j) {
-                    if (j == i) continue;
-                    const double pij = pair[static_cast<size_t>(i * k + j)];
-                    main -= pij;
-                    const int32_t sj = subset_index[feats[j]];
-                    if (sj < 0 || pij == 0.0) continue;
-                    double* oij = o + (static_cast<int64_t>(si) * n_sub + sj) * K + out0;
-                    for (int64_t w = 0; w < W; ++w) oij[w] += pij * invR * val[w];
-                  }
-                  double* oii = o + (static_cast<int64_t>(si) * n_sub + si) * K + out0;
-                  for (int64_t w = 0; w < W; ++w) oii[w] += main * invR * val[w];
-                }
-              }
-            };
-            detail::walk_failed_masks(forest, T, t, plain_splits, xt.data() + blk * M * L, scratch, on_leaf);
+  detail::for_each_leaf_of_rows(forest, T, X, n_rows, n_jobs, interrupted, [&] {
+    return [&, pair = std::vector<double>(static_cast<size_t>(max_k * max_k)),
+            shapley = std::vector<double>(static_cast<size_t>(max_k)), members = std::vector<int>(),
+            in_a = std::vector<int>()](int64_t first, int lanes, int64_t t, int32_t leaf,
+                                       const uint64_t* masks) mutable {
+      const int64_t out0 = forest.tree_output[t];
+      const size_t ls = static_cast<size_t>(leaf);
+      const int64_t k = T.leaf_k[ls];
+      const int32_t* feats = T.leaf_feature.data() + T.leaf_feature_begin[ls];
+      const double* val = forest.value + T.leaf_node[ls] * W;
+      for (int r = 0; r < lanes; ++r) {
+        const uint64_t* Z = masks + r * nw;
+        int b = 0;
+        for (int64_t w = 0; w < nw; ++w) b += detail::popcount64(Z[w]);
+        std::fill(pair.begin(), pair.begin() + k * k, 0.0);
+        std::fill(shapley.begin(), shapley.begin() + k, 0.0);
+        bool any = false;
+        for (int64_t p = T.pattern_begin[ls]; p < T.pattern_begin[ls + 1]; ++p) {
+          const uint64_t* F = T.pattern_failed.data() + p * nw;
+          bool ok = true;
+          for (int64_t w = 0; w < nw; ++w) ok = ok && (F[w] & Z[w]) == 0;
+          const int a = T.pattern_zeros[static_cast<size_t>(p)];
+          if (!ok || a + b == 0) continue;  // a feature fails for both, or the game is constant
+          any = true;
+          const double c = T.pattern_count[static_cast<size_t>(p)];
+          // A = F (b fails, x satisfies), B = Z (x fails, b satisfies)
+          members.clear();
+          in_a.clear();
+          for (int64_t w = 0; w < nw; ++w) {
+            for (uint64_t bits = F[w]; bits; bits &= bits - 1) {
+              members.push_back(static_cast<int>(w * 64 + detail::ctz64(bits)));
+              in_a.push_back(1);
+            }
+            for (uint64_t bits = Z[w]; bits; bits &= bits - 1) {
+              members.push_back(static_cast<int>(w * 64 + detail::ctz64(bits)));
+              in_a.push_back(0);
+            }
+          }
+          const double w_aa = a >= 2 ? 0.5 * c * T.B(a - 2, b) : 0.0;
+          const double w_ab = a >= 1 && b >= 1 ? -0.5 * c * T.B(a - 1, b - 1) : 0.0;
+          const double w_bb = b >= 2 ? 0.5 * c * T.B(a, b - 2) : 0.0;
+          const double s_a = a >= 1 ? c * T.B(a - 1, b) : 0.0;
+          const double s_b = b >= 1 ? -c * T.B(a, b - 1) : 0.0;
+          const size_t n_members = members.size();
+          for (size_t u = 0; u < n_members; ++u) {
+            const int i = members[u];
+            shapley[static_cast<size_t>(i)] += in_a[u] ? s_a : s_b;
+            for (size_t q = u + 1; q < n_members; ++q) {
+              const int j = members[q];
+              const double wij = in_a[u] && in_a[q] ? w_aa : (in_a[u] || in_a[q] ? w_ab : w_bb);
+              pair[static_cast<size_t>(i * k + j)] += wij;
+              pair[static_cast<size_t>(j * k + i)] += wij;
+            }
           }
         }
-      },
-      interrupted);
+        if (!any) continue;
+        double* o = out + (first + r) * row_size;
+        for (int64_t i = 0; i < k; ++i) {
+          const int32_t si = subset_index[feats[i]];
+          if (si < 0) continue;
+          double main = shapley[static_cast<size_t>(i)];
+          for (int64_t j = 0; j < k; ++j) {
+            if (j == i) continue;
+            const double pij = pair[static_cast<size_t>(i * k + j)];
+            main -= pij;
+            const int32_t sj = subset_index[feats[j]];
+            if (sj < 0 || pij == 0.0) continue;
+            double* oij = o + (static_cast<int64_t>(si) * n_sub + sj) * K + out0;
+            for (int64_t w = 0; w < W; ++w) oij[w] += pij * invR * val[w];
+          }
+          double* oii = o + (static_cast<int64_t>(si) * n_sub + si) * K + out0;
+          for (int64_t w = 0; w < W; ++w) oii[w] += main * invR * val[w];
+        }
+      }
+    };
+  });
 }
 
 /// Output transforms of the shap package's interventional explanations (codes as in shap).
