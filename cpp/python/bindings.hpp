@@ -69,10 +69,6 @@ inline carray<double> checked_rows(const py::array& X, int64_t n_features) {
   return a;
 }
 
-/// Attributions [n_rows, n_features, n_outputs] of rows X, computed by
-/// `explain(rows, n_rows, out)` with the GIL released. Safe: the caller's forest and tables are
-/// immutable and held by its references for the whole call; `rows` and the output are owned here,
-/// and the engines write disjoint row slices of the output.
 /// Position of each feature in a requested subset (-1: not requested), from the subset's indices;
 /// ValueError for an index out of range or listed twice.
 inline std::vector<int32_t> subset_positions(const carray<int64_t>& features, int64_t n_features) {
@@ -88,6 +84,10 @@ inline std::vector<int32_t> subset_positions(const carray<int64_t>& features, in
   return position;
 }
 
+/// Attributions [n_rows, n_features, n_outputs] of rows X, computed by
+/// `explain(rows, n_rows, out)` with the GIL released. Safe: the caller's forest and tables are
+/// immutable and held by its references for the whole call; `rows` and the output are owned here,
+/// and the engines write disjoint row slices of the output.
 template <typename Explain>
 py::array_t<double> attributions_without_gil(const xplain::ForestView& f, const py::array& X, Explain&& explain) {
   auto rows = checked_rows(X, f.n_features);
@@ -97,6 +97,22 @@ py::array_t<double> attributions_without_gil(const xplain::ForestView& f, const 
   double* out = phi.mutable_data();
   run_without_gil([&] { explain(x, n, out); });
   return phi;
+}
+
+/// Interaction values [n_rows, n_sub, n_sub, n_outputs] of rows X for the listed features,
+/// computed by `explain(rows, n_rows, subset_index, n_sub, out)` with the GIL released; safe for
+/// the same reasons as attributions_without_gil (`subset_index` is owned here too).
+template <typename Explain>
+py::array_t<double> interactions_without_gil(const xplain::ForestView& f, const py::array& X,
+                                             const carray<int64_t>& features, Explain&& explain) {
+  auto rows = checked_rows(X, f.n_features);
+  const int64_t n = rows.shape(0), n_sub = features.size();
+  const std::vector<int32_t> subset_index = subset_positions(features, f.n_features);
+  py::array_t<double> out({n, n_sub, n_sub, f.n_outputs});
+  const double* x = rows.data();
+  double* o = out.mutable_data();
+  run_without_gil([&] { explain(x, n, subset_index.data(), n_sub, o); });
+  return out;
 }
 
 void register_forest(py::module_& m);

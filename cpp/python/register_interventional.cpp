@@ -71,23 +71,12 @@ void register_interventional(py::module_& m) {
       [](const ForestHandle& forest, const xplain::InterventionalTables& tables, const py::array& X,
          const carray<int64_t>& features, int n_jobs) {
         const auto& f = forest.view();
-        auto rows = checked_rows(X, f.n_features);
-        const int64_t n = rows.shape(0), n_sub = features.size();
-        const std::vector<int32_t> subset_index = subset_positions(features, f.n_features);
-        py::array_t<double> out({n, n_sub, n_sub, f.n_outputs});
-        const double* x = rows.data();
-        double* o = out.mutable_data();
-        try {
-          // Safe without the GIL: forest and tables are immutable and held by the caller; workers
-          // write disjoint row slices of `out` and read `subset_index`, both owned here.
-          run_without_gil([&] {
-            xplain::interventional_interaction_values(f, tables, x, n, subset_index.data(), n_sub, o, n_jobs,
-                                                      python_interrupt_check());
-          });
-        } catch (const std::invalid_argument& e) {
-          throw py::value_error(e.what());
-        }
-        return out;
+        // std::invalid_argument (statistics without patterns) reaches Python as a ValueError
+        return interactions_without_gil(
+            f, X, features, [&](const double* x, int64_t n, const int32_t* subset, int64_t n_sub, double* out) {
+              xplain::interventional_interaction_values(f, tables, x, n, subset, n_sub, out, n_jobs,
+                                                        python_interrupt_check());
+            });
       },
       py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("features"), py::arg("n_jobs") = 1,
       "Interventional SHAP interaction values [n_rows, n_sub, n_sub, n_outputs] (tables fitted with\n"

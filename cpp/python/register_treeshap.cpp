@@ -41,19 +41,10 @@ void register_treeshap(py::module_& m) {
       [](const ForestHandle& forest, const xplain::PathShapTables& tables, const py::array& X,
          const carray<int64_t>& features, int n_jobs) {
         const auto& f = forest.view();
-        auto rows = checked_rows(X, f.n_features);
-        const int64_t n = rows.shape(0), n_sub = features.size();
-        const std::vector<int32_t> subset_index = subset_positions(features, f.n_features);
-        py::array_t<double> out({n, n_sub, n_sub, f.n_outputs});
-        const double* x = rows.data();
-        double* o = out.mutable_data();
-        // Safe without the GIL: forest and tables are immutable and held by the caller; workers
-        // write disjoint row slices of `out` and read `subset_index`, both owned here.
-        run_without_gil([&] {
-          xplain::path_interaction_values(f, tables, x, n, subset_index.data(), n_sub, o, n_jobs,
-                                          python_interrupt_check());
-        });
-        return out;
+        return interactions_without_gil(
+            f, X, features, [&](const double* x, int64_t n, const int32_t* subset, int64_t n_sub, double* out) {
+              xplain::path_interaction_values(f, tables, x, n, subset, n_sub, out, n_jobs, python_interrupt_check());
+            });
       },
       py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("features"), py::arg("n_jobs") = 1,
       "Path-dependent SHAP interaction values [n_rows, n_sub, n_sub, n_outputs] for the listed features.");
