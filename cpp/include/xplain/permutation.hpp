@@ -933,12 +933,15 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   }
 
   // Units of work: a group with a block of its repeats (all of them unless there are too few
-  // groups to keep the threads busy); their results do not depend on this split.
-  const int64_t reps_per_unit = std::max<int64_t>(1, R / std::max<int64_t>(1, std::min<int64_t>(R, (8 + G - 1) / G)));
+  // groups to keep the threads busy, or their raw sums would not fit in task_memory_bytes); their
+  // results do not depend on this split.
+  const int64_t task_bytes = n * (K * static_cast<int64_t>(sizeof(double)) + 1);
+  int64_t reps_per_unit = std::max<int64_t>(1, R / std::max<int64_t>(1, std::min<int64_t>(R, (8 + G - 1) / G)));
+  reps_per_unit = std::max<int64_t>(1, std::min(reps_per_unit, task_memory_bytes / task_bytes));
   const int64_t units_per_group = (R + reps_per_unit - 1) / reps_per_unit;
   const int64_t n_units = G * units_per_group;
   // Blocks of units whose raw sums fit in task_memory_bytes.
-  const int64_t unit_bytes = reps_per_unit * n * (K * static_cast<int64_t>(sizeof(double)) + 1);
+  const int64_t unit_bytes = reps_per_unit * task_bytes;
   const int64_t block = std::max<int64_t>(1, std::min<int64_t>(n_units, task_memory_bytes / unit_bytes));
   std::vector<TreeRows> tables;
   for (int64_t unit0 = 0; unit0 < n_units; unit0 += block) {
