@@ -11,19 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 import warnings
 
 import numpy as np
-
-
-def best_of(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+from timing import best_time
 
 
 def main() -> None:
@@ -64,8 +55,8 @@ def main() -> None:
         ours = {}
         for n_jobs in (1, 2):
             ex = xf.TreeExplainer(model, feature_perturbation="interventional", n_jobs=n_jobs)
-            fit_t[n_jobs], _ = best_of(lambda ex=ex, bg=background: ex.fit(bg), args.repeat)
-            ours[n_jobs], phi = best_of(lambda ex=ex: ex.shap_values(rows), args.repeat)
+            fit_t[n_jobs], _ = best_time(lambda ex=ex, bg=background: ex.fit(bg), args.repeat)
+            ours[n_jobs], phi = best_time(lambda ex=ex: ex.shap_values(rows), args.repeat)
         tables = ex._tables
         print(
             f"xplain-fast fit (tables): {fit_t[1]:.2f} s (1 thread), {fit_t[2]:.2f} s (2 threads); "
@@ -82,7 +73,7 @@ def main() -> None:
                 model, data=masker, feature_perturbation="interventional"
             )
             sub = rows[: args.shap_rows]
-            t_shap, theirs = best_of(
+            t_shap, theirs = best_time(
                 lambda ref=reference, sub=sub: ref.shap_values(sub, check_additivity=False),
                 1 if R >= 1000 else args.repeat,
             )

@@ -14,23 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.inspection import permutation_importance as sk_permutation_importance
+from timing import best_time
 
 import xplain_fast as xf
-
-
-def best_of(runs: int, fn):
-    times, result = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def compare(title: str, model, X, y, runs: int, sk_runs: int, scoring=None) -> list[tuple]:
@@ -38,22 +29,22 @@ def compare(title: str, model, X, y, runs: int, sk_runs: int, scoring=None) -> l
     rows = []
     ours = {}
     for n_jobs in (1, 2):
-        t, r = best_of(
-            runs,
+        t, r = best_time(
             lambda n_jobs=n_jobs: xf.permutation_importance(
                 model, X, y, scoring=scoring, n_repeats=5, random_state=0, n_jobs=n_jobs
             ),
+            runs,
         )
         ours[n_jobs] = (t, r)
     assert np.array_equal(ours[1][1].importances, ours[2][1].importances), (
         "n_jobs changed the result"
     )
     for n_jobs in (1, 2):
-        t_sk, r_sk = best_of(
-            sk_runs,
+        t_sk, r_sk = best_time(
             lambda n_jobs=n_jobs: sk_permutation_importance(
                 model, X, y, scoring=scoring, n_repeats=5, random_state=0, n_jobs=n_jobs
             ),
+            sk_runs,
         )
         t, r = ours[n_jobs]
         diff = float(np.max(np.abs(r.importances - r_sk.importances)))
@@ -137,14 +128,14 @@ def main() -> None:
         # leaves; the rarely used ones touch few rows.
         from xplain_fast.models import to_forest
 
-        t_load, _ = best_of(args.runs, lambda: to_forest(model))
+        t_load, _ = best_time(lambda: to_forest(model), args.runs)
         for label, columns in (("10 informative", range(10)), ("190 rarely used", range(10, 200))):
-            t_part, _ = best_of(
-                args.runs,
+            t_part, _ = best_time(
                 lambda columns=columns: xf.permutation_importance(
                     model, X[n_train:], y[n_train:], n_repeats=5, random_state=0, n_jobs=2,
                     feature_groups=[[j] for j in columns],
                 ),
+                args.runs,
             )
             print(f"   xplain-fast, n_jobs=2, {label} columns only: {t_part:.3f} s")
         print(f"   (of which to_forest, the model conversion: {t_load:.3f} s each time)")

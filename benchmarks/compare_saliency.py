@@ -33,20 +33,12 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_info, threadpool_limits
+from timing import best_time
 
 from xplain_fast.saliency import GradientSaliency
 
 N_FEATURES = 50
 HIDDEN = (64, 64, 32)
-
-
-def best_time(fn: Callable[[], np.ndarray], repeat: int) -> tuple[float, np.ndarray]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def train_mlp(seed: int = 0) -> MLPRegressor:

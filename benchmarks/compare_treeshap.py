@@ -28,18 +28,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from timing import best_time  # noqa: E402
 from treeshap_workloads import WORKLOADS, make_data, train  # noqa: E402
 
 import xplain_fast as xf  # noqa: E402
-
-
-def best_time(fn: Callable[[], np.ndarray], repeat: int) -> tuple[float, np.ndarray]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def references(name: str, model, X: np.ndarray, skip: set[str]) -> dict[str, tuple[int, Callable]]:
