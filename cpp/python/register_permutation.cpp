@@ -141,7 +141,7 @@ void register_permutation(py::module_& m) {
         // Safe without the GIL: as above; the raw sums live in a local vector.
         run_without_gil([&] {
           std::vector<double> raw(static_cast<size_t>(n * f.n_outputs));
-          xplain::predict_sum(f, v, x, n, raw.data(), n_jobs, python_interrupt_check());
+          xplain::predict_raw(f, x, n, raw.data(), n_jobs, python_interrupt_check(), v);
           xplain::ScoreScratch scratch;
           xplain::score_raw(spec, raw.data(), n, f.n_outputs, o, scratch);
         });

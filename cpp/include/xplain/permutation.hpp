@@ -367,30 +367,6 @@ inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int
   }
 }
 
-/// Raw sums base_value + sum of `value` rows of the leaves, trees in index order, for rows
-/// X[n, M]: like predict_raw but with a caller-chosen value array (same layout as forest.value).
-inline void predict_sum(const ForestView& f, const double* value, const double* X, int64_t n, double* out,
-                        int n_jobs, const std::function<bool()>& interrupted = {}) {
-  const int64_t M = f.n_features, K = f.n_outputs, W = f.value_width;
-  const int64_t n_chunks = (n + kRowChunk - 1) / kRowChunk;
-  parallel_for_chunks(
-      n_chunks, resolve_threads(n_jobs, n_chunks),
-      [&](int64_t chunk) {
-        // Trees outer, rows inner: a tree stays in cache for the chunk; every row still adds
-        // the trees in index order.
-        const int64_t r0 = chunk * kRowChunk, r1 = std::min(n, r0 + kRowChunk);
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t k = 0; k < K; ++k) out[r * K + k] = f.base_value[k];
-        for (int64_t t = 0; t < f.n_trees; ++t)
-          for (int64_t r = r0; r < r1; ++r) {
-            const double* v = value + f.leaf_of(t, X + r * M) * W;
-            double* ot = out + r * K + f.tree_output[t];
-            for (int64_t c = 0; c < W; ++c) ot[c] += v[c];
-          }
-      },
-      interrupted);
-}
-
 /// The permutation problem: rows, permutations and column groups.
 struct PermutationInput {
   const double* value = nullptr;  ///< [n_nodes, value_width]: the per-tree terms to sum
@@ -877,7 +853,7 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   }
   ctx.base_raw.resize(static_cast<size_t>(n * K));
   {
-    // base + the trees' values in tree order, as predict_sum adds them
+    // base + the trees' values in tree order, as predict_raw adds them
     const int64_t n_chunks = (n + kRowChunk - 1) / kRowChunk;
     parallel_for_chunks(
         n_chunks, resolve_threads(n_jobs, n_chunks),

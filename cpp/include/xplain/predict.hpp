@@ -13,10 +13,13 @@ namespace xplain {
 constexpr int64_t kRowChunk = 64;
 
 /// Writes the raw output of `forest` for rows X[n_rows, n_features] (C order) into
-/// out[n_rows, n_outputs]. Trees are summed in index order for every row.
+/// out[n_rows, n_outputs]. Trees are summed in index order for every row. `value` replaces the
+/// forest's own node values (same layout), e.g. undivided values whose sum is divided later.
 inline void predict_raw(const ForestView& forest, const double* X, int64_t n_rows, double* out,
-                        int n_jobs = 1, const std::function<bool()>& interrupted = {}) {
+                        int n_jobs = 1, const std::function<bool()>& interrupted = {},
+                        const double* value = nullptr) {
   const int64_t M = forest.n_features, K = forest.n_outputs, W = forest.value_width;
+  if (!value) value = forest.value;
   const int64_t n_chunks = (n_rows + kRowChunk - 1) / kRowChunk;
   parallel_for_chunks(
       n_chunks, resolve_threads(n_jobs, n_chunks),
@@ -27,7 +30,7 @@ inline void predict_raw(const ForestView& forest, const double* X, int64_t n_row
           double* o = out + r * K;
           for (int64_t k = 0; k < K; ++k) o[k] = forest.base_value[k];
           for (int64_t t = 0; t < forest.n_trees; ++t) {
-            const double* v = forest.value + forest.leaf_of(t, x) * W;
+            const double* v = value + forest.leaf_of(t, x) * W;
             double* ot = o + forest.tree_output[t];
             for (int64_t w = 0; w < W; ++w) ot[w] += v[w];
           }
