@@ -206,6 +206,15 @@ def test_non_native_scorer_on_a_tree_model(models, data):
         _assert_same(ours, theirs)
 
 
+def _assert_cases_match_sklearn(X, cases, w, **tolerance):
+    """Each (model, y, metrics) case equals scikit-learn's, plain and with weights and subsampling."""
+    for model, y, metrics in cases:
+        for kw in ({}, {"sample_weight": w, "max_samples": 0.5}):
+            ours = xf.permutation_importance(model, X, y, scoring=metrics, n_repeats=2, random_state=0, **kw)
+            theirs = sk_permutation_importance(model, X, y, scoring=metrics, n_repeats=2, random_state=0, **kw)
+            _assert_same(ours, theirs, **tolerance)
+
+
 def test_xgboost(data):
     xgboost = pytest.importorskip("xgboost")
     X, yr, yb, w = data["X"], data["y_reg"], data["y_bin"], data["w"]
@@ -221,16 +230,8 @@ def test_xgboost(data):
             ["neg_log_loss", "roc_auc"],
         ),
     ]
-    for model, y, metrics in cases:
-        for kw in ({}, {"sample_weight": w, "max_samples": 0.5}):
-            ours = xf.permutation_importance(
-                model, X, y, scoring=metrics, n_repeats=2, random_state=0, **kw
-            )
-            theirs = sk_permutation_importance(
-                model, X, y, scoring=metrics, n_repeats=2, random_state=0, **kw
-            )
-            # float32 predictions in XGBoost: agreement to float32 round-off of the scores
-            _assert_same(ours, theirs, rtol=1e-6, atol=1e-6)
+    # float32 predictions in XGBoost: agreement to float32 round-off of the scores
+    _assert_cases_match_sklearn(X, cases, w, rtol=1e-6, atol=1e-6)
 
 
 def test_lightgbm(data):
@@ -244,15 +245,7 @@ def test_lightgbm(data):
         (lightgbm.LGBMClassifier(**params).fit(X, data["y_bin"]), data["y_bin"], BINARY_METRICS),
         (lightgbm.LGBMClassifier(**params).fit(X, ym), ym, MULTICLASS_METRICS),
     ]
-    for model, y, metrics in cases:
-        for kw in ({}, {"sample_weight": w, "max_samples": 0.5}):
-            ours = xf.permutation_importance(
-                model, X, y, scoring=metrics, n_repeats=2, random_state=0, **kw
-            )
-            theirs = sk_permutation_importance(
-                model, X, y, scoring=metrics, n_repeats=2, random_state=0, **kw
-            )
-            _assert_same(ours, theirs)
+    _assert_cases_match_sklearn(X, cases, w)
 
 
 def _group_oracle(model, X, y, groups, scorer_name, n_repeats, seed, sample_weight=None):
