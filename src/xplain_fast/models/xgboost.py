@@ -1,8 +1,8 @@
 """XGBoost models -> Forest.
 
-The model is read from XGBoost's own JSON serialisation (``Booster.save_raw("json")``), which
-holds everything the predictor uses: per-node split feature, float32 threshold, default direction
-for missing values, categorical sets, leaf values (learning rate already applied), per-node hessian
+The model is read from XGBoost's own serialisation (``Booster.save_raw("ubj")``, the binary
+form of its JSON model format), which holds everything the predictor uses: per-node split feature,
+float32 threshold, default direction for missing values, categorical sets, leaf values (learning rate already applied), per-node hessian
 sums ("cover") and loss changes ("gain"), the intercept (``base_score``) and, for DART, the tree
 weights.
 
@@ -23,16 +23,15 @@ Conventions verified against ``predict(output_margin=True)`` with XGBoost 3.2:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
-from itertools import chain
 from typing import Any, NoReturn
 
 import numpy as np
 
 from ..forest import NAN_DEFAULT, NAN_OR_ZERO_DEFAULT, Forest, category_bitsets
+from . import _ubjson
 
 #: objective -> (Forest link, how base_score maps to the margin)
 _OBJECTIVES: dict[str, tuple[str, str]] = {
@@ -91,17 +90,17 @@ def to_forest(model: Any) -> Forest:
 
     booster, n_rounds, missing = _booster_of(model)
     try:
-        doc = json.loads(booster.save_raw("json"))
+        doc = _ubjson.loads(booster.save_raw("ubj"))
     except xgboost.core.XGBoostError as exc:
         raise ValueError(
             f"the XGBoost Booster holds no usable model (never trained or loaded?): {_message(exc)}"
         ) from exc
     try:
-        return _from_json(doc, n_rounds, missing, booster.feature_names)
+        return _from_document(doc, n_rounds, missing, booster.feature_names)
     except (KeyError, IndexError) as exc:
         raise ValueError(
-            f"unexpected XGBoost JSON model layout ({type(exc).__name__}: {exc}); this "
-            "loader was written for the JSON format of XGBoost 2 and 3"
+            f"unexpected XGBoost model layout ({type(exc).__name__}: {exc}); this "
+            "loader was written for the model format of XGBoost 2 and 3"
         ) from exc
 
 
@@ -158,7 +157,7 @@ def _unsupported(what: str) -> NoReturn:
     raise TypeError(f"{what} is not supported; supported: {SUPPORTED}")
 
 
-# -- JSON -> Forest --------------------------------------------------------------------------
+# -- model document -> Forest --------------------------------------------------------------------------
 def _parse_floats(value: Any) -> np.ndarray:
     """base_score: a number, a string like "5E-1" or "[1E0,2E0]" (XGBoost 3), or a list."""
     if isinstance(value, str):
@@ -182,7 +181,7 @@ def _to_margin(score: np.ndarray, transform: str) -> np.ndarray:
     return margin
 
 
-def _from_json(doc: dict, n_rounds: int | None, missing: float, names: list[str] | None) -> Forest:
+def _from_document(doc: dict, n_rounds: int | None, missing: float, names: list[str] | None) -> Forest:
     learner = doc["learner"]
     booster = learner["gradient_booster"]
     kind = booster["name"]
@@ -208,9 +207,9 @@ def _from_json(doc: dict, n_rounds: int | None, missing: float, names: list[str]
         raise ValueError(f"base_score has {base.size} values for {n_outputs} outputs")
     base_value = _to_margin(base, transform)
 
-    trees_json = model["trees"]
+    all_trees = model["trees"]
     tree_info = model["tree_info"]
-    n_trees = len(trees_json)
+    n_trees = len(all_trees)
     if n_rounds is not None:
         indptr = model.get("iteration_indptr")
         if indptr is not None and n_rounds < len(indptr):
@@ -224,7 +223,7 @@ def _from_json(doc: dict, n_rounds: int | None, missing: float, names: list[str]
     else:
         _unsupported(f"missing={missing!r} (a value other than NaN or 0 marking missing data)")
 
-    trees = trees_json[:n_trees]
+    trees = all_trees[:n_trees]
     arrays = _node_arrays(trees, None if weights is None else _f32(_first(weights, n_trees, "weight_drop")))
     if arrays["value"].shape[1] == 1:
         arrays["tree_output"] = np.asarray(_first(tree_info, n_trees, "tree_info"), dtype=np.int64)
@@ -255,16 +254,16 @@ def _first(values: list, n: int, what: str) -> list:
 
 
 def _f32(values: Any) -> np.ndarray:
-    """JSON numbers printed from float32 -> the exact float32 values, as float64."""
+    """float32 values (or numbers printed from float32) -> those float32 values, as float64."""
     return np.asarray(values, dtype=np.float64).astype(np.float32).astype(np.float64)
 
 
 # -- all trees at once -----------------------------------------------------------------------
 # Per-tree NumPy calls cost more than the work on a few dozen nodes, so the trees are processed
-# together: their JSON arrays are concatenated into flat arrays over the "stored" nodes (tree by
+# together: their per-node arrays are concatenated into flat arrays over the "stored" nodes (tree by
 # tree, XGBoost's numbering), and the level-order renumbering sweeps all trees in one pass.
 
-#: per-node JSON arrays -> dtype of their flat copy
+#: per-node arrays -> dtype of their flat copy
 _NODE_FIELDS = {
     "left_children": np.int64,
     "right_children": np.int64,
@@ -328,23 +327,20 @@ def _node_arrays(trees: list[dict], scale: np.ndarray | None) -> dict[str, np.nd
 
 
 def _flat_fields(trees: list[dict], sizes: np.ndarray) -> dict[str, np.ndarray]:
-    """Each per-node JSON array of all trees, concatenated tree after tree (one conversion per field)."""
-    n_stored = int(sizes.sum())
+    """Each per-node array of all trees, concatenated tree after tree."""
     return {
-        key: np.fromiter(
-            chain.from_iterable(_column(tree, key, n) for tree, n in zip(trees, sizes.tolist(), strict=True)),
-            dtype=dtype,
-            count=n_stored,
-        )
+        key: np.concatenate(
+            [_column(tree, key, n) for tree, n in zip(trees, sizes.tolist(), strict=True)]
+        ).astype(dtype)
         for key, dtype in _NODE_FIELDS.items()
     }
 
 
-def _column(tree: dict, key: str, n_nodes: int) -> list:
-    """A per-node JSON array of one tree, checked to hold one entry per node (else the flat arrays
+def _column(tree: dict, key: str, n_nodes: int) -> np.ndarray | list:
+    """A per-node array of one tree, checked to hold one entry per node (else the flat arrays
     of the following trees would be shifted)."""
-    if key == "split_type" and not tree.get(key):
-        return [0] * n_nodes  # absent or empty in models without categorical features
+    if key == "split_type" and len(tree.get(key, ())) == 0:
+        return np.zeros(n_nodes, dtype=np.uint8)  # absent or empty in models without categorical features
     column = tree[key]
     if len(column) != n_nodes:
         raise IndexError(f"XGBoost tree {tree.get('id')} has {len(column)} {key} for {n_nodes} nodes")
@@ -430,7 +426,7 @@ def _leaf_vectors(trees: list[dict], width: int, tree: np.ndarray, row: np.ndarr
     rows = lengths // width
     if np.any(lengths % width) or np.any((row < 0) | (row >= rows[tree])):
         raise IndexError("the leaf_weights of a multi_output_tree do not match its leaves")
-    leaf_weights = _f32(list(chain.from_iterable(t["leaf_weights"] for t in trees))).reshape(-1, width)
+    leaf_weights = _f32(np.concatenate([t["leaf_weights"] for t in trees])).reshape(-1, width)
     return leaf_weights[(np.cumsum(rows) - rows)[tree] + row]
 
 
