@@ -451,6 +451,7 @@ struct PermutationContext {
   std::vector<Real> XP;      ///< prepared rows [n, M] (the values the library compares)
   std::vector<Real> XT;      ///< the same, column-major [M, n]
   std::vector<double> base_raw;  ///< [n, K] baseline raw sums, trees in order
+  std::vector<int32_t> tree_leaf;  ///< [T, n] baseline leaf of each tree and row, if it fits a table budget
   std::vector<uint8_t> no_group; ///< [M] zeros: a walk that takes every column from the row itself
   double tie_bound = 0.0;    ///< bound on |delta update - tree-order sum| of a raw output
 
@@ -566,7 +567,8 @@ void build_tree_rows(const PermutationContext<Real>& ctx, int64_t t, TreeRows& o
   lf_offset[end - begin] = static_cast<int64_t>(leaf_features.size());
 
   out.leaf.resize(static_cast<size_t>(n));
-  ctx.baseline_leaves(t, 0, n, out.leaf.data());
+  if (ctx.tree_leaf.empty()) ctx.baseline_leaves(t, 0, n, out.leaf.data());
+  else std::copy_n(ctx.tree_leaf.begin() + t * n, n, out.leaf.begin());
   // Rows grouped by leaf (counting sort over the tree's nodes; slots of leaves without rows stay
   // empty and get no entries).
   std::vector<int32_t>& start = out.row_start;
@@ -594,37 +596,57 @@ void build_tree_rows(const PermutationContext<Real>& ctx, int64_t t, TreeRows& o
 }
 
 
-/// Scratch of one unit of work (nothing is shared between threads).
-struct TaskScratch {
-  struct Pending {
-    int32_t row, node;
-  };
-  std::vector<Pending> pending;  ///< the rows of one (tree, repeat) to re-route
-  std::vector<uint8_t> in_group;
-  std::vector<uint8_t> stamp;  ///< rows already pending (groups), all zero between uses
-};
+/// Where the leaf changes of one (tree, repeat) go: a row that lands in another leaf than its
+/// baseline leaf adds the difference of the two leaves' values to its raw sums and is marked.
+struct LeafChanges {
+  const double* value;          ///< [n_nodes, W]
+  int64_t W, K, output;         ///< leaf width, raw width, the tree's first output
+  const int32_t* baseline_leaf; ///< [n] the tree's leaf of each row
+  double* raw;                  ///< [n, K] of the repeat
+  uint8_t* changed;             ///< [n] of the repeat
 
-/// Re-routes the pending rows of one (tree, repeat) and applies their leaf changes to `raw`.
-/// Rows walk branch-free, kLanes at a time so that their loads overlap, until all of the block
-/// reach their leaves. Single: the group is the one column j.
-template <bool Single, bool MaybeNaN, typename Real>
-void reroute_lanes(const PermutationContext<Real>& ctx, const TaskScratch::Pending* pending, int64_t P, int64_t t,
-                   const int32_t* baseline_leaf, const int64_t* perm, int64_t j, const uint8_t* in_group, double* raw,
-                   uint8_t* changed) {
-  const ForestView& f = ctx.f;
-  const int64_t M = f.n_features, K = f.n_outputs, W = f.value_width;
-  const double* value = ctx.in.value;
-  const LaneNode<Real>* ln = ctx.lane_nodes.data();
-  const bool strict = f.strict_less;
-  auto finish = [&](int32_t r, int64_t leaf) {
+  void apply(int32_t r, int64_t leaf) const {
     const int64_t old_leaf = baseline_leaf[r];
     if (leaf == old_leaf) return;
     const double* vn = value + leaf * W;
     const double* vo = value + old_leaf * W;
-    double* o = raw + r * K + f.tree_output[t];
+    double* o = raw + r * K + output;
     for (int64_t q = 0; q < W; ++q) o[q] += vn[q] - vo[q];
     changed[r] = 1;
+  }
+};
+
+/// The donors of one repeat: permuted row r takes the group's columns from row perm[r]; for a
+/// group of one column, donor_value[r] is that column's (prepared) value in row perm[r].
+template <typename Real>
+struct Donors {
+  const int64_t* perm;
+  const Real* donor_value;  ///< null for groups of several columns
+};
+
+/// Scratch of one unit of work (nothing is shared between threads).
+template <typename Real>
+struct TaskScratch {
+  struct Pending {
+    int32_t row, node;
   };
+  std::vector<Pending> pending;    ///< the rows of one tree to re-route (by repeat)
+  std::vector<int64_t> n_pending;  ///< per repeat (one column)
+  std::vector<uint8_t> in_group;
+  std::vector<uint8_t> stamp;     ///< rows already pending (groups), all zero between uses
+  std::vector<Real> donor_value;  ///< [repeats, n] (one column)
+};
+
+/// Re-routes the pending rows of one (tree, repeat) and applies their leaf changes. Rows walk
+/// branch-free, kLanes at a time so that their loads overlap, until all of the block reach their
+/// leaves. Single: the group is the one column j.
+template <bool Single, bool MaybeNaN, typename Real>
+void reroute_lanes(const PermutationContext<Real>& ctx, const typename TaskScratch<Real>::Pending* pending, int64_t P,
+                   const Donors<Real>& donors, int64_t j, const uint8_t* in_group, const LeafChanges& changes) {
+  const LaneNode<Real>* ln = ctx.lane_nodes.data();
+  const bool strict = ctx.f.strict_less;
+  const int64_t M = ctx.f.n_features;
+  const Real* xp = ctx.XP.data();
   int64_t node[kLanes];
   int32_t row[kLanes];
   const Real* xo[kLanes];
@@ -636,9 +658,9 @@ void reroute_lanes(const PermutationContext<Real>& ctx, const TaskScratch::Pendi
       const auto& p = pending[b + (k < cnt ? k : 0)];
       row[k] = p.row;
       node[k] = p.node;
-      xo[k] = ctx.XP.data() + static_cast<int64_t>(p.row) * M;
-      xd[k] = ctx.XP.data() + perm[p.row] * M;
-      if (Single) u[k] = xd[k][j];
+      xo[k] = xp + static_cast<int64_t>(p.row) * M;
+      if (Single) u[k] = donors.donor_value[p.row];
+      else xd[k] = xp + donors.perm[p.row] * M;
     }
     for (bool active = true; active;) {
       active = false;
@@ -653,7 +675,29 @@ void reroute_lanes(const PermutationContext<Real>& ctx, const TaskScratch::Pendi
         node[k] = to;
       }
     }
-    for (int k = 0; k < cnt; ++k) finish(row[k], node[k]);
+    for (int k = 0; k < cnt; ++k) changes.apply(row[k], node[k]);
+  }
+}
+
+/// Re-routes the pending rows of one (tree, repeat) from their nodes: branch-free lanes where the
+/// forest allows them, else the forest's own walk. single_column: j, or -1 for several columns.
+template <typename Real>
+void reroute(const PermutationContext<Real>& ctx, const typename TaskScratch<Real>::Pending* pending, int64_t P,
+             const Donors<Real>& donors, int64_t single_column, const uint8_t* in_group, const LeafChanges& changes) {
+  const int64_t j = single_column;
+  if (ctx.lane_nodes.empty()) {
+    const int64_t M = ctx.f.n_features;
+    for (int64_t i = 0; i < P; ++i) {
+      const Real* xo = ctx.XP.data() + static_cast<int64_t>(pending[i].row) * M;
+      const Real* xd = ctx.XP.data() + donors.perm[pending[i].row] * M;
+      changes.apply(pending[i].row, ctx.walk(pending[i].node, xo, xd, in_group));
+    }
+  } else if (j >= 0) {
+    if (ctx.rows_have_nan) reroute_lanes<true, true>(ctx, pending, P, donors, j, in_group, changes);
+    else reroute_lanes<true, false>(ctx, pending, P, donors, j, in_group, changes);
+  } else {
+    if (ctx.rows_have_nan) reroute_lanes<false, true>(ctx, pending, P, donors, j, in_group, changes);
+    else reroute_lanes<false, false>(ctx, pending, P, donors, j, in_group, changes);
   }
 }
 
@@ -662,7 +706,7 @@ void reroute_lanes(const PermutationContext<Real>& ctx, const TaskScratch::Pendi
 /// not depend on chunking or grouping) and is marked in that repeat's `changed`.
 template <typename Real>
 void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRows>& tables, int64_t t0, int64_t t1,
-                          int64_t g, int64_t rep0, int64_t rep1, double* raw, uint8_t* changed, TaskScratch& s) {
+                   int64_t g, int64_t rep0, int64_t rep1, double* raw, uint8_t* changed, TaskScratch<Real>& s) {
   const ForestView& f = ctx.f;
   const PermutationInput& in = ctx.in;
   const int64_t n = in.n_rows, M = f.n_features, K = f.n_outputs;
@@ -674,76 +718,76 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
   auto keeps = [strict](const LeafEntry& e, double u) {
     return strict ? (e.lo <= u && u < e.hi) : (e.lo < u && u <= e.hi);
   };
+  if (n_cols == 1) {
+    // The permuted column of each repeat, read in row order by the scans below.
+    const Real* xj = ctx.XT.data() + cols[0] * n;
+    s.donor_value.resize(static_cast<size_t>((rep1 - rep0) * n));
+    for (int64_t rep = rep0; rep < rep1; ++rep) {
+      const int64_t* perm = in.perms + rep * n;
+      Real* dv = s.donor_value.data() + (rep - rep0) * n;
+      for (int64_t r = 0; r < n; ++r) dv[r] = xj[perm[r]];
+    }
+  }
+  const int64_t reps = rep1 - rep0;
+  auto changes_of = [&](int64_t t, const TreeRows& tr, int64_t rep) {
+    return LeafChanges{in.value, f.value_width, K, f.tree_output[t], tr.leaf.data(),
+                       raw + (rep - rep0) * n * K, changed + (rep - rep0) * n};
+  };
+  auto& pending = s.pending;
   for (int64_t t = t0; t < t1; ++t) {
     const TreeRows& tr = tables[t - t0];
+    if (n_cols == 1) {
+      // One pass over the tree's rows of column j for all repeats: repeat rep's rows to re-route
+      // are pending[rep * bound, rep * bound + n_pending[rep]). Branch-free: whether a row stays
+      // is a coin toss for the branch predictor.
+      const int64_t j = cols[0];
+      int64_t bound = 0;
+      for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e)
+        bound += tr.row_start[tr.entries[e].slot + 1] - tr.row_start[tr.entries[e].slot];
+      if (bound == 0) continue;
+      if (static_cast<int64_t>(pending.size()) < reps * bound) pending.resize(static_cast<size_t>(reps * bound));
+      s.n_pending.assign(static_cast<size_t>(reps), 0);
+      int64_t* np = s.n_pending.data();
+      const Real* dv = s.donor_value.data();
+      for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e) {
+        const LeafEntry& entry = tr.entries[e];
+        for (int32_t q = tr.row_start[entry.slot]; q < tr.row_start[entry.slot + 1]; ++q) {
+          const int32_t r = tr.rows[q];
+          for (int64_t i = 0; i < reps; ++i) {
+            pending[i * bound + np[i]] = {r, entry.top};
+            np[i] += !keeps(entry, dv[i * n + r]);
+          }
+        }
+      }
+      for (int64_t rep = rep0; rep < rep1; ++rep) {
+        const int64_t i = rep - rep0;
+        const Donors<Real> donors{in.perms + rep * n, dv + i * n};
+        reroute(ctx, pending.data() + i * bound, np[i], donors, j, s.in_group.data(), changes_of(t, tr, rep));
+      }
+      continue;
+    }
+    // A row leaves its path if any column of the group leaves its interval; it is then re-routed
+    // from the root with all of the group's columns taken from the donor row.
+    const int32_t root = static_cast<int32_t>(f.tree_offset[t]);
+    s.stamp.resize(static_cast<size_t>(n), 0);
     for (int64_t rep = rep0; rep < rep1; ++rep) {
-      auto& pending = s.pending;  // its first n_pending entries are this (tree, repeat)'s
-      int64_t n_pending = 0;
       const int64_t* perm = in.perms + rep * n;
-      if (n_cols == 1) {
-        // Branch-free: whether a row stays is a coin toss for the branch predictor.
-        const int64_t j = cols[0];
-        const Real* xj = ctx.XT.data() + j * n;
-        int64_t bound = 0;
-        for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e)
-          bound += tr.row_start[tr.entries[e].slot + 1] - tr.row_start[tr.entries[e].slot];
-        if (static_cast<int64_t>(pending.size()) < bound) pending.resize(static_cast<size_t>(bound));
-        int64_t np = 0;
-        for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e) {
+      pending.clear();
+      for (int64_t c = 0; c < n_cols; ++c) {
+        const Real* xc = ctx.XT.data() + cols[c] * n;
+        for (int64_t e = tr.offset[cols[c]]; e < tr.offset[cols[c] + 1]; ++e) {
           const LeafEntry& entry = tr.entries[e];
           for (int32_t q = tr.row_start[entry.slot]; q < tr.row_start[entry.slot + 1]; ++q) {
             const int32_t r = tr.rows[q];
-            pending[np] = {r, entry.top};
-            np += !keeps(entry, xj[perm[r]]);
+            if (s.stamp[r] || keeps(entry, xc[perm[r]])) continue;
+            s.stamp[r] = 1;
+            pending.push_back({r, root});
           }
         }
-        n_pending = np;
-      } else {
-        // A row leaves its path if any column of the group leaves its interval; it is then
-        // re-routed from the root with all of the group's columns taken from the donor row.
-        pending.clear();
-        s.stamp.resize(static_cast<size_t>(n), 0);
-        const int32_t root = static_cast<int32_t>(f.tree_offset[t]);
-        for (int64_t c = 0; c < n_cols; ++c) {
-          const Real* xc = ctx.XT.data() + cols[c] * n;
-          for (int64_t e = tr.offset[cols[c]]; e < tr.offset[cols[c] + 1]; ++e) {
-            const LeafEntry& entry = tr.entries[e];
-            for (int32_t q = tr.row_start[entry.slot]; q < tr.row_start[entry.slot + 1]; ++q) {
-              const int32_t r = tr.rows[q];
-              if (s.stamp[r] || keeps(entry, xc[perm[r]])) continue;
-              s.stamp[r] = 1;
-              pending.push_back({r, root});
-            }
-          }
-        }
-        for (const auto& p : pending) s.stamp[p.row] = 0;
-        n_pending = static_cast<int64_t>(pending.size());
       }
-      double* raw_rep = raw + (rep - rep0) * n * K;
-      uint8_t* changed_rep = changed + (rep - rep0) * n;
-      if (ctx.lane_nodes.empty()) {
-        for (int64_t i = 0; i < n_pending; ++i) {
-          const auto& p = pending[i];
-          const Real* xo = ctx.XP.data() + static_cast<int64_t>(p.row) * M;
-          const int64_t leaf = ctx.walk(p.node, xo, ctx.XP.data() + perm[p.row] * M, s.in_group.data());
-          const int64_t old_leaf = tr.leaf[p.row];
-          if (leaf == old_leaf) continue;
-          const int64_t W = f.value_width;
-          double* o = raw_rep + p.row * K + f.tree_output[t];
-          for (int64_t q = 0; q < W; ++q) o[q] += in.value[leaf * W + q] - in.value[old_leaf * W + q];
-          changed_rep[p.row] = 1;
-        }
-      } else if (n_cols == 1) {
-        if (ctx.rows_have_nan)
-          reroute_lanes<true, true>(ctx, pending.data(), n_pending, t, tr.leaf.data(), perm, cols[0], nullptr, raw_rep, changed_rep);
-        else
-          reroute_lanes<true, false>(ctx, pending.data(), n_pending, t, tr.leaf.data(), perm, cols[0], nullptr, raw_rep, changed_rep);
-      } else {
-        if (ctx.rows_have_nan)
-          reroute_lanes<false, true>(ctx, pending.data(), n_pending, t, tr.leaf.data(), perm, -1, s.in_group.data(), raw_rep, changed_rep);
-        else
-          reroute_lanes<false, false>(ctx, pending.data(), n_pending, t, tr.leaf.data(), perm, -1, s.in_group.data(), raw_rep, changed_rep);
-      }
+      for (const auto& p : pending) s.stamp[p.row] = 0;
+      reroute(ctx, pending.data(), static_cast<int64_t>(pending.size()), Donors<Real>{perm, nullptr}, -1,
+              s.in_group.data(), changes_of(t, tr, rep));
     }
   }
 }
@@ -804,6 +848,41 @@ void rows_near_ties(const PermutationContext<Real>& ctx, const ScoringSpec& spec
 
 namespace detail {
 
+/// Scores of one (group, repeat) from its delta-updated raw sums (modified in place).
+template <typename Real>
+void score_repeat(const PermutationContext<Real>& ctx, const ScoringSpec& spec, const std::vector<double>& base_scores,
+                  int64_t g, int64_t rep, double* raw, const uint8_t* changed, double* scores) {
+  const ForestView& f = ctx.f;
+  const PermutationInput& in = ctx.in;
+  const int64_t n = in.n_rows, T = f.n_trees, M = f.n_features, K = f.n_outputs, W = f.value_width;
+  if (std::none_of(changed, changed + n, [](uint8_t c) { return c != 0; })) {
+    std::copy(base_scores.begin(), base_scores.end(), scores);
+    return;
+  }
+  if (in.exact_order) {
+    // Rows whose class or rank could depend on the last bits: sum them in tree order.
+    std::vector<uint8_t> redo;
+    rows_near_ties(ctx, spec, raw, changed, redo);
+    const int64_t* perm = in.perms + rep * n;
+    std::vector<uint8_t> in_group(static_cast<size_t>(M), 0);
+    for (int64_t q = in.group_offsets[g]; q < in.group_offsets[g + 1]; ++q) in_group[in.group_columns[q]] = 1;
+    for (int64_t r = 0; r < n; ++r) {
+      if (!redo[r]) continue;
+      const Real* xo = ctx.XP.data() + r * M;
+      const Real* xd = ctx.XP.data() + perm[r] * M;
+      double* orow = raw + r * K;
+      for (int64_t k = 0; k < K; ++k) orow[k] = f.base_value[k];
+      for (int64_t t = 0; t < T; ++t) {
+        const double* v = in.value + ctx.walk(f.tree_offset[t], xo, xd, in_group.data()) * W;
+        double* ot = orow + f.tree_output[t];
+        for (int64_t q = 0; q < W; ++q) ot[q] += v[q];
+      }
+    }
+  }
+  ScoreScratch scratch;
+  score_raw(spec, raw, n, K, scores, scratch);
+}
+
 /// permutation_scores after validation, with prepared rows stored as Real.
 template <typename Real>
 void permutation_scores_impl(const ForestView& f, const PermutationInput& in, const ScoringSpec& spec, double* out,
@@ -851,7 +930,14 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
     const double mag = base_abs + static_cast<double>(T) * max_abs;
     ctx.tie_bound = 8.0 * static_cast<double>(2 * T + 4) * std::numeric_limits<double>::epsilon() * mag;
   }
+  // Tree chunks: about kChunkNodeBytes of lane nodes (the re-routing working set), and at most
+  // kChunkTableBytes of tree tables (rows and leaves: 8 n bytes; leaf entries: at most
+  // 16 x leaves x path length) at once.
+  constexpr int64_t kChunkNodeBytes = int64_t{768} << 10;
+  constexpr int64_t kChunkTableBytes = int64_t{64} << 20;
   ctx.base_raw.resize(static_cast<size_t>(n * K));
+  // The baseline pass keeps the rows' leaves for the tree tables if they fit, saving a second walk.
+  if (T * n * static_cast<int64_t>(sizeof(int32_t)) <= kChunkTableBytes) ctx.tree_leaf.resize(static_cast<size_t>(T * n));
   {
     // base + the trees' values in tree order, as predict_raw adds them
     const int64_t n_chunks = (n + kRowChunk - 1) / kRowChunk;
@@ -859,11 +945,12 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
         n_chunks, resolve_threads(n_jobs, n_chunks),
         [&](int64_t chunk) {
           const int64_t r0 = chunk * kRowChunk, r1 = std::min(n, r0 + kRowChunk);
-          std::vector<int32_t> leaf(static_cast<size_t>(r1 - r0));
+          std::vector<int32_t> own_leaf(ctx.tree_leaf.empty() ? static_cast<size_t>(r1 - r0) : 0);
           for (int64_t r = r0; r < r1; ++r)
             for (int64_t k = 0; k < K; ++k) ctx.base_raw[r * K + k] = f.base_value[k];
           for (int64_t t = 0; t < T; ++t) {
-            ctx.baseline_leaves(t, r0, r1, leaf.data());
+            int32_t* leaf = ctx.tree_leaf.empty() ? own_leaf.data() : ctx.tree_leaf.data() + t * n + r0;
+            ctx.baseline_leaves(t, r0, r1, leaf);
             for (int64_t r = r0; r < r1; ++r) {
               const double* v = in.value + static_cast<int64_t>(leaf[r - r0]) * W;
               double* o = ctx.base_raw.data() + r * K + f.tree_output[t];
@@ -881,11 +968,6 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   }
   if (baseline_out) std::copy(base_scores.begin(), base_scores.end(), baseline_out);
 
-  // Tree chunks: about kChunkNodeBytes of lane nodes (the re-routing working set), and at most
-  // kChunkTableBytes of tree tables (rows and leaves: 8 n bytes; leaf entries: at most
-  // 16 x leaves x path length) at once.
-  constexpr int64_t kChunkNodeBytes = int64_t{768} << 10;
-  constexpr int64_t kChunkTableBytes = int64_t{64} << 20;
   std::vector<int64_t> chunk_start{0};
   {
     std::vector<int32_t> depth(static_cast<size_t>(f.n_nodes), 0);  // parents come before children
@@ -919,86 +1001,57 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   // Blocks of units whose raw sums fit in task_memory_bytes.
   const int64_t unit_bytes = reps_per_unit * task_bytes;
   const int64_t block = std::max<int64_t>(1, std::min<int64_t>(n_units, task_memory_bytes / unit_bytes));
+  const int64_t n_chunks = static_cast<int64_t>(chunk_start.size()) - 1;
+  auto unit_range = [&](int64_t u, int64_t& g, int64_t& rep0, int64_t& rep1) {
+    g = u / units_per_group;
+    rep0 = (u % units_per_group) * reps_per_unit;
+    rep1 = std::min(R, rep0 + reps_per_unit);
+  };
+  // The raw sums of a unit's repeats live from its first tree chunk to its last, where the unit
+  // scores them: with one chunk (most forests) all in one task, while they are in cache.
+  struct UnitSums {
+    std::vector<double> raw;       ///< [repeats, n, K]
+    std::vector<uint8_t> changed;  ///< [repeats, n]
+  };
   std::vector<TreeRows> tables;
   for (int64_t unit0 = 0; unit0 < n_units; unit0 += block) {
-    const int64_t unit1 = std::min(n_units, unit0 + block), B = unit1 - unit0;
-    // Slots of the block's tasks: unit u holds repeats [rep0, rep1) of group g in slots
-    // (u - unit0) * reps_per_unit + (rep - rep0).
-    auto unit_range = [&](int64_t u, int64_t& g, int64_t& rep0, int64_t& rep1) {
-      g = u / units_per_group;
-      rep0 = (u % units_per_group) * reps_per_unit;
-      rep1 = std::min(R, rep0 + reps_per_unit);
-    };
-    const int64_t slots = B * reps_per_unit;
-    // Left uninitialised here: each unit fills its own slots in the first chunk, in parallel.
-    std::unique_ptr<double[]> raw(new double[static_cast<size_t>(slots * n * K)]);
-    std::unique_ptr<uint8_t[]> changed(new uint8_t[static_cast<size_t>(slots * n)]);
-    for (size_t c = 0; c + 1 < chunk_start.size(); ++c) {
+    const int64_t unit1 = std::min(n_units, unit0 + block);
+    std::vector<UnitSums> sums(static_cast<size_t>(unit1 - unit0));
+    for (int64_t c = 0; c < n_chunks; ++c) {
       const int64_t t0 = chunk_start[c], t1 = chunk_start[c + 1];
-      tables.resize(static_cast<size_t>(t1 - t0));
+      if (unit0 == 0 || n_chunks > 1) {  // one chunk: its tables serve every block
+        tables.resize(static_cast<size_t>(t1 - t0));
+        parallel_for_chunks(
+            t1 - t0, resolve_threads(n_jobs, t1 - t0),
+            [&](int64_t i) {
+              std::vector<LeafFeature> leaf_features;
+              std::vector<int64_t> lf_offset;
+              build_tree_rows(ctx, t0 + i, tables[i], leaf_features, lf_offset);
+            },
+            interrupted);
+      }
       parallel_for_chunks(
-          t1 - t0, resolve_threads(n_jobs, t1 - t0),
-          [&](int64_t i) {
-            std::vector<LeafFeature> leaf_features;
-            std::vector<int64_t> lf_offset;
-            build_tree_rows(ctx, t0 + i, tables[i], leaf_features, lf_offset);
-          },
-          interrupted);
-      parallel_for_chunks(
-          B, resolve_threads(n_jobs, B),
+          unit1 - unit0, resolve_threads(n_jobs, unit1 - unit0),
           [&](int64_t b) {
             int64_t g, rep0, rep1;
             unit_range(unit0 + b, g, rep0, rep1);
-            TaskScratch scratch;
-            const int64_t slot = b * reps_per_unit;
-            if (c == 0)
-              for (int64_t q = slot; q < slot + reps_per_unit; ++q) {
-                std::copy(ctx.base_raw.begin(), ctx.base_raw.end(), raw.get() + q * n * K);
-                std::fill(changed.get() + q * n, changed.get() + (q + 1) * n, uint8_t{0});
-              }
-            advance_group(ctx, tables, t0, t1, g, rep0, rep1, raw.get() + slot * n * K, changed.get() + slot * n,
-                          scratch);
+            UnitSums& us = sums[static_cast<size_t>(b)];
+            if (c == 0) {
+              us.raw.resize(static_cast<size_t>((rep1 - rep0) * n * K));
+              for (int64_t rep = rep0; rep < rep1; ++rep)
+                std::copy(ctx.base_raw.begin(), ctx.base_raw.end(), us.raw.begin() + (rep - rep0) * n * K);
+              us.changed.assign(static_cast<size_t>((rep1 - rep0) * n), 0);
+            }
+            TaskScratch<Real> scratch;
+            advance_group(ctx, tables, t0, t1, g, rep0, rep1, us.raw.data(), us.changed.data(), scratch);
+            if (c + 1 < n_chunks) return;
+            for (int64_t rep = rep0; rep < rep1; ++rep)
+              score_repeat(ctx, spec, base_scores, g, rep, us.raw.data() + (rep - rep0) * n * K,
+                           us.changed.data() + (rep - rep0) * n, out + (g * R + rep) * n_metrics);
+            us = UnitSums{};  // free it for the next unit
           },
           interrupted);
     }
-    parallel_for_chunks(
-        slots, resolve_threads(n_jobs, slots),
-        [&](int64_t slot) {
-          int64_t g, rep0, rep1;
-          unit_range(unit0 + slot / reps_per_unit, g, rep0, rep1);
-          const int64_t rep = rep0 + slot % reps_per_unit;
-          if (rep >= rep1) return;  // the last unit of a group may hold fewer repeats
-          const uint8_t* ch = changed.get() + slot * n;
-          double* o = raw.get() + slot * n * K;
-          double* scores = out + (g * R + rep) * n_metrics;
-          if (std::none_of(ch, ch + n, [](uint8_t c) { return c != 0; })) {
-            std::copy(base_scores.begin(), base_scores.end(), scores);
-            return;
-          }
-          if (in.exact_order) {
-            // Rows whose class or rank could depend on the last bits: sum them in tree order.
-            std::vector<uint8_t> redo;
-            rows_near_ties(ctx, spec, o, ch, redo);
-            const int64_t* perm = in.perms + rep * n;
-            std::vector<uint8_t> in_group(static_cast<size_t>(M), 0);
-            for (int64_t q = in.group_offsets[g]; q < in.group_offsets[g + 1]; ++q) in_group[in.group_columns[q]] = 1;
-            for (int64_t r = 0; r < n; ++r) {
-              if (!redo[r]) continue;
-              const Real* xo = ctx.XP.data() + r * M;
-              const Real* xd = ctx.XP.data() + perm[r] * M;
-              double* orow = o + r * K;
-              for (int64_t k = 0; k < K; ++k) orow[k] = f.base_value[k];
-              for (int64_t t = 0; t < T; ++t) {
-                const double* v = in.value + ctx.walk(f.tree_offset[t], xo, xd, in_group.data()) * W;
-                double* ot = orow + f.tree_output[t];
-                for (int64_t q = 0; q < W; ++q) ot[q] += v[q];
-              }
-            }
-          }
-          ScoreScratch scratch;
-          score_raw(spec, o, n, K, scores, scratch);
-        },
-        interrupted);
   }
 }
 
