@@ -119,5 +119,6 @@ void register_forest(py::module_& m);
 void register_treeshap(py::module_& m);
 void register_interventional(py::module_& m);
 void register_permutation(py::module_& m);
+void register_ubjson(py::module_& m);
 
 }  // namespace xplain_py

@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
   xplain_py::register_treeshap(m);
   xplain_py::register_interventional(m);
   xplain_py::register_permutation(m);
+  xplain_py::register_ubjson(m);
 }

@@ -1,10 +1,10 @@
 """XGBoost models -> Forest.
 
 The model is read from XGBoost's own serialisation (``Booster.save_raw("ubj")``, the binary
-form of its JSON model format), which holds everything the predictor uses: per-node split feature,
-float32 threshold, default direction for missing values, categorical sets, leaf values (learning rate already applied), per-node hessian
-sums ("cover") and loss changes ("gain"), the intercept (``base_score``) and, for DART, the tree
-weights.
+form of its JSON model format, decoded in C++), which holds everything the predictor uses:
+per-node split feature, float32 threshold, default direction for missing values, categorical
+sets, leaf values (learning rate already applied), per-node hessian sums ("cover") and loss
+changes ("gain") as float32, the intercept (``base_score``) and, for DART, the tree weights.
 
 Conventions verified against ``predict(output_margin=True)`` with XGBoost 3.2:
 
@@ -30,8 +30,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .._core import ubjson_loads
 from ..forest import NAN_DEFAULT, NAN_OR_ZERO_DEFAULT, Forest, category_bitsets
-from . import _ubjson
 
 #: objective -> (Forest link, how base_score maps to the margin)
 _OBJECTIVES: dict[str, tuple[str, str]] = {
@@ -90,7 +90,7 @@ def to_forest(model: Any) -> Forest:
 
     booster, n_rounds, missing = _booster_of(model)
     try:
-        doc = _ubjson.loads(booster.save_raw("ubj"))
+        doc = ubjson_loads(booster.save_raw("ubj"))
     except xgboost.core.XGBoostError as exc:
         raise ValueError(
             f"the XGBoost Booster holds no usable model (never trained or loaded?): {_message(exc)}"
