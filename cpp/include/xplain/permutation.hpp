@@ -26,6 +26,7 @@
 #include <limits>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -79,6 +80,8 @@ struct ScoringSpec {
   const int32_t* y_class = nullptr; ///< index into classes_ per row [n] (classification)
   const double* sample_weight = nullptr;  ///< [n] or null
   std::vector<int> metrics;
+  /// r2_denominator of these targets, when computed once for many scorings.
+  std::optional<double> r2_denominator;
 };
 
 /// numpy's pairwise summation of a contiguous float64 array (np.sum / np.add.reduce).
@@ -191,6 +194,23 @@ inline double expit(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 }  // namespace detail
 
+/// The denominator of r2: the weighted sum of squares of y about its weighted mean.
+inline double r2_denominator(const ScoringSpec& spec, int64_t n, ScoreScratch& s) {
+  const double* y = spec.y;
+  const double* w = spec.sample_weight;
+  const double mean = detail::np_average(y, w, n, s);
+  s.terms.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = y[i] - mean;
+    s.terms[i] = (w ? w[i] : 1.0) * (d * d);
+  }
+  return np_sum(s.terms.data(), n);
+}
+
+namespace detail {
+
+}  // namespace detail
+
 /// Scores of the raw sums raw[n, K] (before `divisor`) for every metric of `spec`, written to out.
 inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int64_t K, double* out,
                       ScoreScratch& s) {
@@ -216,12 +236,7 @@ inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int
             t[i] = (w ? w[i] : 1.0) * (d * d);
           }
           const double num = np_sum(t.data(), n);
-          const double mean = detail::np_average(y, w, n, s);
-          for (int64_t i = 0; i < n; ++i) {
-            const double d = y[i] - mean;
-            t[i] = (w ? w[i] : 1.0) * (d * d);
-          }
-          const double den = np_sum(t.data(), n);
+          const double den = spec.r2_denominator ? *spec.r2_denominator : r2_denominator(spec, n, s);
           if (den != 0.0 && num != 0.0) v = 1.0 - num / den;
           else v = (num != 0.0 && den == 0.0) ? 0.0 : 1.0;
           break;
@@ -885,9 +900,14 @@ void score_repeat(const PermutationContext<Real>& ctx, const ScoringSpec& spec, 
 
 /// permutation_scores after validation, with prepared rows stored as Real.
 template <typename Real>
-void permutation_scores_impl(const ForestView& f, const PermutationInput& in, const ScoringSpec& spec, double* out,
+void permutation_scores_impl(const ForestView& f, const PermutationInput& in, const ScoringSpec& targets, double* out,
                              double* baseline_out, int n_jobs, const std::function<bool()>& interrupted,
                              int64_t task_memory_bytes) {
+  ScoringSpec spec = targets;  // with what every scoring would otherwise recompute
+  if (!spec.classifier && std::count(spec.metrics.begin(), spec.metrics.end(), kR2)) {
+    ScoreScratch scratch;
+    spec.r2_denominator = r2_denominator(spec, in.n_rows, scratch);
+  }
   const int64_t n = in.n_rows, T = f.n_trees, M = f.n_features, K = f.n_outputs, W = f.value_width;
   const int64_t R = in.n_repeats, G = in.n_groups;
   const int64_t n_metrics = static_cast<int64_t>(spec.metrics.size());
@@ -915,9 +935,24 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   ctx.no_group.assign(static_cast<size_t>(M), 0);
   ctx.XP.resize(static_cast<size_t>(n * M));
   ctx.XT.resize(static_cast<size_t>(n * M));
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t j = 0; j < M; ++j) ctx.XT[j * n + r] = ctx.XP[r * M + j] = static_cast<Real>(f.prepare(in.X[r * M + j]));
-  ctx.rows_have_nan = std::any_of(ctx.XP.begin(), ctx.XP.end(), [](Real x) { return x != x; });
+  {
+    const int64_t n_chunks = (n + kRowChunk - 1) / kRowChunk;
+    std::vector<uint8_t> chunk_has_nan(static_cast<size_t>(n_chunks), 0);
+    parallel_for_chunks(
+        n_chunks, resolve_threads(n_jobs, n_chunks),
+        [&](int64_t chunk) {
+          bool nan = false;
+          for (int64_t r = chunk * kRowChunk; r < std::min(n, (chunk + 1) * kRowChunk); ++r)
+            for (int64_t j = 0; j < M; ++j) {
+              const Real x = static_cast<Real>(f.prepare(in.X[r * M + j]));
+              ctx.XT[j * n + r] = ctx.XP[r * M + j] = x;
+              nan |= x != x;
+            }
+          chunk_has_nan[chunk] = nan;
+        },
+        interrupted);
+    ctx.rows_have_nan = std::any_of(chunk_has_nan.begin(), chunk_has_nan.end(), [](uint8_t c) { return c != 0; });
+  }
   {
     double max_abs = 0.0;
     for (int64_t v = 0; v < f.n_nodes; ++v)
