@@ -30,6 +30,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "forest.hpp"
@@ -646,7 +647,6 @@ struct TaskScratch {
     int32_t row, node;
   };
   std::vector<Pending> pending;    ///< the rows of one tree to re-route (by repeat)
-  std::vector<int64_t> n_pending;  ///< per repeat (one column)
   std::vector<uint8_t> in_group;
   std::vector<uint8_t> stamp;     ///< rows already pending (groups), all zero between uses
   std::vector<Real> donor_value;  ///< [repeats, n] (one column)
@@ -752,32 +752,51 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
   for (int64_t t = t0; t < t1; ++t) {
     const TreeRows& tr = tables[t - t0];
     if (n_cols == 1) {
-      // One pass over the tree's rows of column j for all repeats: repeat rep's rows to re-route
-      // are pending[rep * bound, rep * bound + n_pending[rep]). Branch-free: whether a row stays
-      // is a coin toss for the branch predictor.
+      // One pass over the tree's rows of column j for several repeats: repeat i's rows to
+      // re-route are pending[i * bound, i * bound + np[i]). Branch-free: whether a row stays is a
+      // coin toss for the branch predictor.
       const int64_t j = cols[0];
       int64_t bound = 0;
       for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e)
         bound += tr.row_start[tr.entries[e].slot + 1] - tr.row_start[tr.entries[e].slot];
       if (bound == 0) continue;
-      if (static_cast<int64_t>(pending.size()) < reps * bound) pending.resize(static_cast<size_t>(reps * bound));
-      s.n_pending.assign(static_cast<size_t>(reps), 0);
-      int64_t* np = s.n_pending.data();
-      const Real* dv = s.donor_value.data();
-      for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e) {
-        const LeafEntry& entry = tr.entries[e];
-        for (int32_t q = tr.row_start[entry.slot]; q < tr.row_start[entry.slot + 1]; ++q) {
-          const int32_t r = tr.rows[q];
-          for (int64_t i = 0; i < reps; ++i) {
-            pending[i * bound + np[i]] = {r, entry.top};
-            np[i] += !keeps(entry, dv[i * n + r]);
+      // Repeats in batches whose pending counts stay in registers.
+      constexpr int64_t kBatch = 8;
+      const int64_t batch = std::min(reps, kBatch);
+      if (static_cast<int64_t>(pending.size()) < batch * bound) pending.resize(static_cast<size_t>(batch * bound));
+      for (int64_t i0 = 0; i0 < reps; i0 += kBatch) {
+        const int64_t m = std::min(kBatch, reps - i0);
+        int64_t np[kBatch] = {};
+        const Real* dv = s.donor_value.data() + i0 * n;
+        // The batch size as a compile-time constant: the loop over it unrolls.
+        auto scan = [&](auto batch_size) {
+          constexpr int64_t size = decltype(batch_size)::value;
+          for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e) {
+            const LeafEntry& entry = tr.entries[e];
+            for (int32_t q = tr.row_start[entry.slot]; q < tr.row_start[entry.slot + 1]; ++q) {
+              const int32_t r = tr.rows[q];
+              for (int64_t i = 0; i < size; ++i) {
+                pending[i * bound + np[i]] = {r, entry.top};
+                np[i] += !keeps(entry, dv[i * n + r]);
+              }
+            }
           }
+        };
+        switch (m) {
+          case 1: scan(std::integral_constant<int64_t, 1>{}); break;
+          case 2: scan(std::integral_constant<int64_t, 2>{}); break;
+          case 3: scan(std::integral_constant<int64_t, 3>{}); break;
+          case 4: scan(std::integral_constant<int64_t, 4>{}); break;
+          case 5: scan(std::integral_constant<int64_t, 5>{}); break;
+          case 6: scan(std::integral_constant<int64_t, 6>{}); break;
+          case 7: scan(std::integral_constant<int64_t, 7>{}); break;
+          default: scan(std::integral_constant<int64_t, kBatch>{}); break;
         }
-      }
-      for (int64_t rep = rep0; rep < rep1; ++rep) {
-        const int64_t i = rep - rep0;
-        const Donors<Real> donors{in.perms + rep * n, dv + i * n};
-        reroute(ctx, pending.data() + i * bound, np[i], donors, j, s.in_group.data(), changes_of(t, tr, rep));
+        for (int64_t i = 0; i < m; ++i) {
+          const int64_t rep = rep0 + i0 + i;
+          const Donors<Real> donors{in.perms + rep * n, dv + i * n};
+          reroute(ctx, pending.data() + i * bound, np[i], donors, j, s.in_group.data(), changes_of(t, tr, rep));
+        }
       }
       continue;
     }
