@@ -463,6 +463,9 @@ struct PermutationContext {
   const PermutationInput& in;
   std::vector<LaneNode<Real>> lane_nodes;  ///< empty if a node needs goes_left (categorical, zero-as-missing)
   std::vector<uint8_t> lane_nan;           ///< LaneNaN bits per node
+  /// Per node, the most steps from it to a leaf: a block of lanes needs exactly the most of its
+  /// start nodes' heights, with no extra step to find out that every lane has arrived.
+  std::vector<int32_t> lane_height;
   bool rows_have_nan = false;              ///< does any evaluated (hence any donor) row hold NaN
   std::vector<Real> XP;      ///< prepared rows [n, M] (the values the library compares)
   std::vector<Real> XT;      ///< the same, column-major [M, n]
@@ -500,13 +503,10 @@ struct PermutationContext {
         node[k] = static_cast<int32_t>(root);
         x[k] = XP.data() + (b + (k < cnt ? k : 0)) * M;
       }
-      for (bool active = true; active;) {
-        active = false;
+      for (int32_t step = 0; step < lane_height[root]; ++step) {
         for (int k = 0; k < kLanes; ++k) {
           const LaneNode<Real>& nd = ln[node[k]];
-          const int32_t to = lane_next<MaybeNaN>(nd, MaybeNaN ? lane_nan[node[k]] : 0, x[k][nd.feature], strict);
-          active |= to != node[k];
-          node[k] = to;
+          node[k] = lane_next<MaybeNaN>(nd, MaybeNaN ? lane_nan[node[k]] : 0, x[k][nd.feature], strict);
         }
       }
       for (int k = 0; k < cnt; ++k) leaf[b - r0 + k] = node[k];
@@ -669,6 +669,7 @@ void reroute_lanes(const PermutationContext<Real>& ctx, const typename TaskScrat
   Real u[kLanes];
   for (int64_t b = 0; b < P; b += kLanes) {
     const int cnt = static_cast<int>(std::min<int64_t>(kLanes, P - b));
+    int32_t steps = 0;
     for (int k = 0; k < kLanes; ++k) {
       const auto& p = pending[b + (k < cnt ? k : 0)];
       row[k] = p.row;
@@ -676,18 +677,16 @@ void reroute_lanes(const PermutationContext<Real>& ctx, const typename TaskScrat
       xo[k] = xp + static_cast<int64_t>(p.row) * M;
       if (Single) u[k] = donors.donor_value[p.row];
       else xd[k] = xp + donors.perm[p.row] * M;
+      steps = std::max(steps, ctx.lane_height[p.node]);
     }
-    for (bool active = true; active;) {
-      active = false;
+    for (int32_t step = 0; step < steps; ++step) {
       for (int k = 0; k < kLanes; ++k) {
         const LaneNode<Real>& nd = ln[node[k]];
         // Choosing the address, not the value, keeps this free of branches. One column: the
         // donor's value is the lane's constant, so only the own row is read.
         const Real* src = Single ? (nd.feature == j ? &u[k] : xo[k] + nd.feature)
                                  : (in_group[nd.feature] != 0 ? xd[k] : xo[k]) + nd.feature;
-        const int64_t to = lane_next<MaybeNaN>(nd, MaybeNaN ? ctx.lane_nan[node[k]] : 0, *src, strict);
-        active |= to != node[k];
-        node[k] = to;
+        node[k] = lane_next<MaybeNaN>(nd, MaybeNaN ? ctx.lane_nan[node[k]] : 0, *src, strict);
       }
     }
     for (int k = 0; k < cnt; ++k) changes.apply(row[k], node[k]);
@@ -950,6 +949,9 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
       ctx.lane_nan[v] = static_cast<uint8_t>((rule == kNaNDefault && f.default_left[v] ? kLaneNaNLeft : 0) |
                                              (rule == kNaNAsZero ? kLaneNaNZero : 0));
     }
+    ctx.lane_height.assign(static_cast<size_t>(f.n_nodes), 0);
+    for (int64_t v = f.n_nodes - 1; v >= 0; --v)  // children come after their parents
+      if (f.left[v] >= 0) ctx.lane_height[v] = 1 + std::max(ctx.lane_height[f.left[v]], ctx.lane_height[f.right[v]]);
   }
   ctx.no_group.assign(static_cast<size_t>(M), 0);
   ctx.XP.resize(static_cast<size_t>(n * M));
