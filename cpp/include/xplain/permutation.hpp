@@ -729,7 +729,7 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
   s.in_group.assign(static_cast<size_t>(M), 0);
   for (int64_t q = 0; q < n_cols; ++q) s.in_group[cols[q]] = 1;
   const bool strict = f.strict_less;
-  auto keeps = [strict](const LeafEntry& e, double u) {
+  auto keeps = [strict](const LeafEntry& e, Real u) {  // in Real: float rows compare as floats
     return strict ? (e.lo <= u && u < e.hi) : (e.lo < u && u <= e.hi);
   };
   if (n_cols == 1) {
@@ -770,12 +770,15 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
         // The batch size as a compile-time constant: the loop over it unrolls.
         auto scan = [&](auto batch_size) {
           constexpr int64_t size = decltype(batch_size)::value;
+          typename TaskScratch<Real>::Pending* out = pending.data();
+          const int32_t* rows = tr.rows.data();
+          const int32_t* row_start = tr.row_start.data();
           for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e) {
-            const LeafEntry& entry = tr.entries[e];
-            for (int32_t q = tr.row_start[entry.slot]; q < tr.row_start[entry.slot + 1]; ++q) {
-              const int32_t r = tr.rows[q];
+            const LeafEntry entry = tr.entries[e];
+            for (int32_t q = row_start[entry.slot]; q < row_start[entry.slot + 1]; ++q) {
+              const int32_t r = rows[q];
               for (int64_t i = 0; i < size; ++i) {
-                pending[i * bound + np[i]] = {r, entry.top};
+                out[i * bound + np[i]] = {r, entry.top};
                 np[i] += !keeps(entry, dv[i * n + r]);
               }
             }
