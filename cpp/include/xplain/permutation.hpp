@@ -1089,9 +1089,26 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
             },
             interrupted);
       }
+      // The costliest units first (rows their columns list in these trees, times their repeats),
+      // so that no thread is left with a long unit at the end. Only the order of work changes.
+      std::vector<int64_t> order(static_cast<size_t>(unit1 - unit0)), cost(order.size(), 0);
+      for (int64_t b = 0; b < unit1 - unit0; ++b) {
+        int64_t g, rep0, rep1;
+        unit_range(unit0 + b, g, rep0, rep1);
+        for (int64_t q = in.group_offsets[g]; q < in.group_offsets[g + 1]; ++q)
+          for (const TreeRows& tr : tables) {
+            const int64_t j = in.group_columns[q];
+            for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e)
+              cost[b] += tr.row_start[tr.entries[e].slot + 1] - tr.row_start[tr.entries[e].slot];
+          }
+        cost[b] *= rep1 - rep0;
+      }
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return cost[a] > cost[b]; });
       parallel_for_chunks(
           unit1 - unit0, resolve_threads(n_jobs, unit1 - unit0),
-          [&](int64_t b) {
+          [&](int64_t position) {
+            const int64_t b = order[position];
             int64_t g, rep0, rep1;
             unit_range(unit0 + b, g, rep0, rep1);
             UnitSums& us = sums[static_cast<size_t>(b)];
