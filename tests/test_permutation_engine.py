@@ -72,9 +72,11 @@ def naive_scores(forest, X, y, perms, groups):
     float32_input=st.booleans(),
     truncation=st.booleans(),
     with_nan=st.booleans(),
+    n_repeats=st.integers(1, 11),  # the scans take up to 8 repeats at once
 )
 def test_engine_matches_naive_permutations(seed, n_features, n_trees, max_nodes, n_outputs, vector_leaves,
-                                           nan_rules, categorical, strict, float32_input, truncation, with_nan):
+                                           nan_rules, categorical, strict, float32_input, truncation, with_nan,
+                                           n_repeats):
     rng = np.random.default_rng(seed)
     forest = random_forest(rng, n_features=n_features, n_trees=n_trees, max_nodes=max_nodes,
                            n_outputs=n_outputs, vector_leaves=vector_leaves, nan_rules=nan_rules,
@@ -87,7 +89,7 @@ def test_engine_matches_naive_permutations(seed, n_features, n_trees, max_nodes,
     if categorical:
         X[rng.random(X.shape) < 0.1] = -0.5  # (-1, 0): category 0 only with truncation
     y = rng.integers(0, n_outputs, len(X)).astype(float) if n_outputs > 1 else rng.normal(size=len(X))
-    perms = np.array([rng.permutation(len(X)) for _ in range(3)], dtype=np.int64)
+    perms = np.array([rng.permutation(len(X)) for _ in range(n_repeats)], dtype=np.int64)
     groups = [np.array([j]) for j in range(n_features)]
     if n_features > 1:
         groups.append(rng.choice(n_features, size=2, replace=False))
@@ -104,9 +106,11 @@ def test_threads_chunks_and_blocks_give_identical_bits():
     assert forest.n_nodes * 24 > 2 * (768 << 10)
     X = rows_for(forest, rng, 300)
     y = rng.normal(size=len(X))
-    perms = np.array([rng.permutation(len(X)) for _ in range(4)], dtype=np.int64)
+    perms = np.array([rng.permutation(len(X)) for _ in range(10)], dtype=np.int64)
     groups = [np.array([j]) for j in range(6)] + [np.array([0, 3, 5])]
     reference = engine_scores(forest, X, y, perms, groups)
+    # task_memory_bytes=1: one repeat per unit, units one at a time, and the tree tables walk the
+    # rows again instead of keeping the baseline pass's leaves
     for n_jobs, task_memory_bytes in ((2, 256 << 20), (1, 1), (2, 1)):
         baseline, permuted = engine_scores(forest, X, y, perms, groups, n_jobs=n_jobs,
                                            task_memory_bytes=task_memory_bytes)

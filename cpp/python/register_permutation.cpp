@@ -120,7 +120,7 @@ void register_permutation(py::module_& m) {
       py::arg("y_class"), py::arg("sample_weight"), py::arg("metrics"), py::arg("n_jobs") = 1,
       py::arg("task_memory_bytes") = int64_t{256} << 20,
       "(baseline scores [n_metrics], scores [n_groups, n_repeats, n_metrics] after permuting each column group of X).\n"
-      "task_memory_bytes bounds the permuted raw sums held at once.");
+      "task_memory_bytes bounds the permuted raw sums (and the kept baseline leaves) held at once.");
 
   m.def(
       "forest_scores",

@@ -995,8 +995,10 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   constexpr int64_t kChunkNodeBytes = int64_t{768} << 10;
   constexpr int64_t kChunkTableBytes = int64_t{64} << 20;
   ctx.base_raw.resize(static_cast<size_t>(n * K));
-  // The baseline pass keeps the rows' leaves for the tree tables if they fit, saving a second walk.
-  if (T * n * static_cast<int64_t>(sizeof(int32_t)) <= kChunkTableBytes) ctx.tree_leaf.resize(static_cast<size_t>(T * n));
+  // The baseline pass keeps the rows' leaves for the tree tables if they fit (in a chunk's table
+  // budget and the task budget), saving a second walk.
+  if (T * n * static_cast<int64_t>(sizeof(int32_t)) <= std::min(kChunkTableBytes, task_memory_bytes))
+    ctx.tree_leaf.resize(static_cast<size_t>(T * n));
   {
     // base + the trees' values in tree order, as predict_raw adds them
     const int64_t n_chunks = (n + kRowChunk - 1) / kRowChunk;
