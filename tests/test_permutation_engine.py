@@ -9,8 +9,14 @@ splits and zero-as-missing rules, tree chunks, task blocks) must give the same s
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import random_forest
@@ -118,3 +124,43 @@ def test_threads_chunks_and_blocks_give_identical_bits():
         np.testing.assert_array_equal(permuted, reference[1])
     expected_baseline, expected = naive_scores(forest, X, y, perms, groups)
     np.testing.assert_allclose(reference[1], expected, rtol=1e-10, atol=1e-10)
+
+
+def test_avx512_and_portable_scans_give_identical_bits():
+    """The AVX-512 scan (float rows, where the CPU has it) against the portable one, run in a
+    process with XPLAIN_FAST_NO_AVX512 set."""
+    if not _core.permutation_scan_uses_avx512():
+        pytest.skip("this CPU has no AVX-512: only the portable scan runs here")
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        sys.path.insert(0, {tests!r})
+        from test_permutation_engine import scan_workload
+        from xplain_fast import _core
+        assert not _core.permutation_scan_uses_avx512()
+        np.save({out!r}, scan_workload())
+        """
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "portable.npy")
+        code = script.format(tests=os.path.dirname(__file__), out=out)
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "XPLAIN_FAST_NO_AVX512": "1"})
+        np.testing.assert_array_equal(scan_workload(), np.load(out))
+
+
+def scan_workload() -> np.ndarray:
+    """Scores of float-row forests (both comparisons, NaN rules, rows with NaN) for 1 to 11 repeats."""
+    results = []
+    for seed, strict in ((1, True), (2, False), (3, True)):
+        rng = np.random.default_rng(seed)
+        forest = random_forest(rng, n_features=4, n_trees=12, max_nodes=61, nan_rules=True)
+        forest = dataclasses.replace(forest, decision="<" if strict else "<=", float32_input=True)
+        X = rows_for(forest, rng, 203)  # not a multiple of 16 rows
+        y = rng.normal(size=len(X))
+        perms = np.array([rng.permutation(len(X)) for _ in range(11)], dtype=np.int64)
+        groups = [np.array([j]) for j in range(4)]
+        for n_repeats in (1, 5, 11):
+            baseline, permuted = engine_scores(forest, X, y, perms[:n_repeats], groups)
+            results.append(np.append(baseline, permuted.ravel()))
+    return np.concatenate(results)

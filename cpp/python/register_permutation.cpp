@@ -122,6 +122,10 @@ void register_permutation(py::module_& m) {
       "(baseline scores [n_metrics], scores [n_groups, n_repeats, n_metrics] after permuting each column group of X).\n"
       "task_memory_bytes bounds the permuted raw sums (and the kept baseline leaves) held at once.");
 
+  m.def("permutation_scan_uses_avx512", &xplain::permutation_scan_uses_avx512,
+        "Whether permutation_scores scans float rows with AVX-512 here (XPLAIN_FAST_NO_AVX512 in the "
+        "environment turns it off).");
+
   m.def(
       "forest_scores",
       [](const ForestHandle& forest, const py::array& value, const py::array& X, bool classifier, int link,

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -32,6 +33,11 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define XPLAIN_AVX512_SCAN 1  // an AVX-512 scan beside the portable one, chosen at run time
+#include <immintrin.h>
+#endif
 
 #include "forest.hpp"
 #include "parallel.hpp"
@@ -640,12 +646,14 @@ struct Donors {
   const Real* donor_value;  ///< null for groups of several columns
 };
 
+/// A row to re-route, from `node`.
+struct Pending {
+  int32_t row, node;
+};
+
 /// Scratch of one unit of work (nothing is shared between threads).
 template <typename Real>
 struct TaskScratch {
-  struct Pending {
-    int32_t row, node;
-  };
   std::vector<Pending> pending;    ///< the rows of one tree to re-route (by repeat)
   std::vector<uint8_t> in_group;
   std::vector<uint8_t> stamp;     ///< rows already pending (groups), all zero between uses
@@ -656,7 +664,7 @@ struct TaskScratch {
 /// branch-free, kLanes at a time so that their loads overlap, until all of the block reach their
 /// leaves. Single: the group is the one column j.
 template <bool Single, bool MaybeNaN, typename Real>
-void reroute_lanes(const PermutationContext<Real>& ctx, const typename TaskScratch<Real>::Pending* pending, int64_t P,
+void reroute_lanes(const PermutationContext<Real>& ctx, const Pending* pending, int64_t P,
                    const Donors<Real>& donors, int64_t j, const uint8_t* in_group, const LeafChanges& changes) {
   const LaneNode<Real>* ln = ctx.lane_nodes.data();
   const bool strict = ctx.f.strict_less;
@@ -696,7 +704,7 @@ void reroute_lanes(const PermutationContext<Real>& ctx, const typename TaskScrat
 /// Re-routes the pending rows of one (tree, repeat) from their nodes: branch-free lanes where the
 /// forest allows them, else the forest's own walk. single_column: j, or -1 for several columns.
 template <typename Real>
-void reroute(const PermutationContext<Real>& ctx, const typename TaskScratch<Real>::Pending* pending, int64_t P,
+void reroute(const PermutationContext<Real>& ctx, const Pending* pending, int64_t P,
              const Donors<Real>& donors, int64_t single_column, const uint8_t* in_group, const LeafChanges& changes) {
   const int64_t j = single_column;
   if (ctx.lane_nodes.empty()) {
@@ -714,6 +722,66 @@ void reroute(const PermutationContext<Real>& ctx, const typename TaskScratch<Rea
     else reroute_lanes<false, false>(ctx, pending, P, donors, j, in_group, changes);
   }
 }
+
+/// The scan of one leaf entry for a batch of Size repeats: each row of rows[0, count) whose donor
+/// value of repeat i (dv[i * n + row]) leaves the entry's interval is appended as (row, top) to
+/// repeat i's pending rows, out[i * bound + np[i]]. Branch-free: whether a row stays is a coin
+/// toss for the branch predictor.
+template <int64_t Size, typename Real>
+void scan_entry(const LeafEntry& entry, const int32_t* rows, int64_t count, const Real* dv, int64_t n, bool strict,
+                int64_t bound, int64_t* np, Pending* out) {
+  for (int64_t q = 0; q < count; ++q) {
+    const int32_t r = rows[q];
+    for (int64_t i = 0; i < Size; ++i) {
+      const Real u = dv[i * n + r];
+      out[i * bound + np[i]] = {r, entry.top};
+      np[i] += !(strict ? (entry.lo <= u && u < entry.hi) : (entry.lo < u && u <= entry.hi));
+    }
+  }
+}
+
+#ifdef XPLAIN_AVX512_SCAN
+
+/// Does this CPU run scan_entry_avx512 (checked once; XPLAIN_FAST_NO_AVX512 set in the
+/// environment turns it off, so that tests can compare both scans)?
+inline bool avx512_scan_available() {
+  static const bool available = __builtin_cpu_supports("avx512f") && !std::getenv("XPLAIN_FAST_NO_AVX512");
+  return available;
+}
+
+/// scan_entry for float rows, 16 rows at a time: AVX-512 gathers the donor values, compares them
+/// with the interval and compress-stores the leaving rows in order, so that the pending rows are
+/// exactly scan_entry's. Compiled for AVX-512 on its own (the rest of the build assumes no more
+/// than the baseline instruction set) and called only where avx512_scan_available().
+template <int64_t Size>
+__attribute__((target("avx512f"))) void scan_entry_avx512(const LeafEntry& entry, const int32_t* rows, int64_t count,
+                                                         const float* dv, int64_t n, bool strict, int64_t bound,
+                                                         int64_t* np, Pending* out) {
+  const __m512 lo = _mm512_set1_ps(entry.lo), hi = _mm512_set1_ps(entry.hi);
+  const __m512i top = _mm512_set1_epi64(static_cast<int64_t>(static_cast<uint64_t>(static_cast<uint32_t>(entry.top)) << 32));
+  for (int64_t q = 0; q < count; q += 16) {
+    const __mmask16 valid = count - q >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (count - q)) - 1);
+    const __m512i r = _mm512_maskz_loadu_epi32(valid, rows + q);
+    // (row, top) pairs as Pending's memory layout on this little-endian target: row low, top high
+    // (the zero-masking forms: the unmasked ones trip GCC's -Wuninitialized in its own header)
+    const __m512i low = _mm512_or_si512(_mm512_maskz_cvtepu32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xF, r, 0)), top);
+    const __m512i high =
+        _mm512_or_si512(_mm512_maskz_cvtepu32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xF, r, 1)), top);
+    for (int64_t i = 0; i < Size; ++i) {
+      const __m512 u = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, r, dv + i * n, 4);
+      // ordered compares are false for NaN: NaN values (and NaN bounds) leave, as in scan_entry
+      const __mmask16 keep = strict ? _mm512_cmp_ps_mask(lo, u, _CMP_LE_OQ) & _mm512_cmp_ps_mask(u, hi, _CMP_LT_OQ)
+                                    : _mm512_cmp_ps_mask(lo, u, _CMP_LT_OQ) & _mm512_cmp_ps_mask(u, hi, _CMP_LE_OQ);
+      const __mmask16 leave = valid & static_cast<__mmask16>(~keep);
+      Pending* dst = out + i * bound + np[i];
+      const __mmask8 leave_low = static_cast<__mmask8>(leave & 0xFF), leave_high = static_cast<__mmask8>(leave >> 8);
+      _mm512_mask_compressstoreu_epi64(dst, leave_low, low);
+      _mm512_mask_compressstoreu_epi64(dst + __builtin_popcount(leave_low), leave_high, high);
+      np[i] += __builtin_popcount(leave);
+    }
+  }
+}
+#endif
 
 /// Moves group g's repeats [rep0, rep1) through trees [t0, t1): every row that lands in another
 /// leaf adds the leaf difference to its repeat's raw sums (trees in order, so the arithmetic does
@@ -752,8 +820,7 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
     const TreeRows& tr = tables[t - t0];
     if (n_cols == 1) {
       // One pass over the tree's rows of column j for several repeats: repeat i's rows to
-      // re-route are pending[i * bound, i * bound + np[i]). Branch-free: whether a row stays is a
-      // coin toss for the branch predictor.
+      // re-route are pending[i * bound, i * bound + np[i]).
       const int64_t j = cols[0];
       int64_t bound = 0;
       for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e)
@@ -770,18 +837,19 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
         // The batch size as a compile-time constant: the loop over it unrolls.
         auto scan = [&](auto batch_size) {
           constexpr int64_t size = decltype(batch_size)::value;
-          typename TaskScratch<Real>::Pending* out = pending.data();
-          const int32_t* rows = tr.rows.data();
-          const int32_t* row_start = tr.row_start.data();
           for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e) {
-            const LeafEntry entry = tr.entries[e];
-            for (int32_t q = row_start[entry.slot]; q < row_start[entry.slot + 1]; ++q) {
-              const int32_t r = rows[q];
-              for (int64_t i = 0; i < size; ++i) {
-                out[i * bound + np[i]] = {r, entry.top};
-                np[i] += !keeps(entry, dv[i * n + r]);
+            const LeafEntry& entry = tr.entries[e];
+            const int32_t* rows = tr.rows.data() + tr.row_start[entry.slot];
+            const int64_t count = tr.row_start[entry.slot + 1] - tr.row_start[entry.slot];
+#ifdef XPLAIN_AVX512_SCAN
+            if constexpr (std::is_same<Real, float>::value) {
+              if (avx512_scan_available()) {
+                scan_entry_avx512<size>(entry, rows, count, dv, n, strict, bound, np, pending.data());
+                continue;
               }
             }
+#endif
+            scan_entry<size>(entry, rows, count, dv, n, strict, bound, np, pending.data());
           }
         };
         switch (m) {
@@ -1134,6 +1202,16 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
 }
 
 }  // namespace detail
+
+/// Whether permutation_scores scans float rows with AVX-512 on this CPU (else the portable scan;
+/// both give the same pending rows in the same order, hence the same bits).
+inline bool permutation_scan_uses_avx512() {
+#ifdef XPLAIN_AVX512_SCAN
+  return detail::avx512_scan_available();
+#else
+  return false;
+#endif
+}
 
 /// Scores after permuting each column group, for every (group, repeat):
 /// out[(g * n_repeats + r) * n_metrics + m], and the unpermuted rows' scores in baseline_out
