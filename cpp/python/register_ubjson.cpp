@@ -127,6 +127,13 @@ class UbjsonDecoder {
       default: --p_; fail(std::string("unknown marker '") + static_cast<char>(marker) + "'");
     }
   }
+  /// Whether the container of unknown length ends here (with `close`, after any no-ops).
+  bool closes(uint8_t close) {
+    while (peek() == 'N') ++p_;
+    if (peek() != close) return false;
+    ++p_;
+    return true;
+  }
   /// The optional "$type" and "#count" after '[' or '{'; count < 0: none given.
   void header(uint8_t& type, int64_t& count) {
     type = 0;
@@ -149,14 +156,8 @@ class UbjsonDecoder {
     if (count >= 0 && width(type) > 0) return numeric_array(type, static_cast<size_t>(count));
     py::list items;
     if (count < 0) {
-      for (;;) {
-        while (peek() == 'N') ++p_;
-        if (peek() == ']') {
-          ++p_;
-          return std::move(items);
-        }
-        items.append(next_value(depth));
-      }
+      while (!closes(']')) items.append(next_value(depth));
+      return std::move(items);
     }
     for (int64_t k = 0; k < count; ++k) items.append(type ? value(type, depth) : next_value(depth));
     return std::move(items);
@@ -168,15 +169,11 @@ class UbjsonDecoder {
     header(type, count);
     py::dict result;
     if (count < 0) {
-      for (;;) {
-        while (peek() == 'N') ++p_;
-        if (peek() == '}') {
-          ++p_;
-          return std::move(result);
-        }
+      while (!closes('}')) {
         py::str key = string();  // keys carry no 'S' marker
         result[key] = next_value(depth);
       }
+      return std::move(result);
     }
     for (int64_t k = 0; k < count; ++k) {
       py::str key = string();
