@@ -7,7 +7,8 @@
 // tree, the evaluated rows are routed once and indexed by feature (row, first node testing the
 // feature, interval); then every task scans the rows of its column, re-routes only those whose
 // donor value leaves the interval (branch-free, many rows side by side), and adds the leaf
-// differences to its own raw sums, trees in order.
+// differences to its own raw sums, trees in order. The scan takes several repeats per pass, with
+// AVX-512 where the CPU has it (chosen at run time; the same pending rows either way).
 //
 // Rows whose result could tie (argmax, ROC ranks) within the round-off of those updates are
 // re-summed over all trees in tree order (exact mode), so a permuted prediction is the sum the
@@ -213,10 +214,6 @@ inline double r2_denominator(const ScoringSpec& spec, int64_t n, ScoreScratch& s
   }
   return np_sum(s.terms.data(), n);
 }
-
-namespace detail {
-
-}  // namespace detail
 
 /// Scores of the raw sums raw[n, K] (before `divisor`) for every metric of `spec`, written to out.
 inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int64_t K, double* out,
@@ -441,6 +438,13 @@ constexpr int kLanes = 16;  ///< rows walked side by side so that their loads ov
 struct LeafEntry {
   int32_t slot, top;  ///< slot: the leaf's rows are rows[row_start[slot], row_start[slot + 1])
   float lo, hi;
+
+  /// Whether a permuted value u surely keeps the path (false for NaN u or NaN bounds). Compared
+  /// in the rows' type: float rows compare as floats.
+  template <typename Real>
+  bool keeps(Real u, bool strict) const {
+    return strict ? (lo <= u && u < hi) : (lo < u && u <= hi);
+  }
 };
 
 /// One tree's view of the evaluated rows: each row's leaf, the rows grouped by leaf, and per
@@ -650,6 +654,7 @@ struct Donors {
 struct Pending {
   int32_t row, node;
 };
+static_assert(sizeof(Pending) == 8, "the AVX-512 scan stores a Pending as one 64-bit (row, node) lane");
 
 /// Scratch of one unit of work (nothing is shared between threads).
 template <typename Real>
@@ -735,7 +740,7 @@ void scan_entry(const LeafEntry& entry, const int32_t* rows, int64_t count, cons
     for (int64_t i = 0; i < Size; ++i) {
       const Real u = dv[i * n + r];
       out[i * bound + np[i]] = {r, entry.top};
-      np[i] += !(strict ? (entry.lo <= u && u < entry.hi) : (entry.lo < u && u <= entry.hi));
+      np[i] += !entry.keeps(u, strict);
     }
   }
 }
@@ -758,13 +763,15 @@ __attribute__((target("avx512f"))) void scan_entry_avx512(const LeafEntry& entry
                                                          const float* dv, int64_t n, bool strict, int64_t bound,
                                                          int64_t* np, Pending* out) {
   const __m512 lo = _mm512_set1_ps(entry.lo), hi = _mm512_set1_ps(entry.hi);
-  const __m512i top = _mm512_set1_epi64(static_cast<int64_t>(static_cast<uint64_t>(static_cast<uint32_t>(entry.top)) << 32));
+  const uint64_t top_bits = static_cast<uint64_t>(static_cast<uint32_t>(entry.top)) << 32;
+  const __m512i top = _mm512_set1_epi64(static_cast<int64_t>(top_bits));
   for (int64_t q = 0; q < count; q += 16) {
     const __mmask16 valid = count - q >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (count - q)) - 1);
     const __m512i r = _mm512_maskz_loadu_epi32(valid, rows + q);
     // (row, top) pairs as Pending's memory layout on this little-endian target: row low, top high
     // (the zero-masking forms: the unmasked ones trip GCC's -Wuninitialized in its own header)
-    const __m512i low = _mm512_or_si512(_mm512_maskz_cvtepu32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xF, r, 0)), top);
+    const __m512i low =
+        _mm512_or_si512(_mm512_maskz_cvtepu32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xF, r, 0)), top);
     const __m512i high =
         _mm512_or_si512(_mm512_maskz_cvtepu32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xF, r, 1)), top);
     for (int64_t i = 0; i < Size; ++i) {
@@ -797,9 +804,6 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
   s.in_group.assign(static_cast<size_t>(M), 0);
   for (int64_t q = 0; q < n_cols; ++q) s.in_group[cols[q]] = 1;
   const bool strict = f.strict_less;
-  auto keeps = [strict](const LeafEntry& e, Real u) {  // in Real: float rows compare as floats
-    return strict ? (e.lo <= u && u < e.hi) : (e.lo < u && u <= e.hi);
-  };
   if (n_cols == 1) {
     // The permuted column of each repeat, read in row order by the scans below.
     const Real* xj = ctx.XT.data() + cols[0] * n;
@@ -883,7 +887,7 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
           const LeafEntry& entry = tr.entries[e];
           for (int32_t q = tr.row_start[entry.slot]; q < tr.row_start[entry.slot + 1]; ++q) {
             const int32_t r = tr.rows[q];
-            if (s.stamp[r] || keeps(entry, xc[perm[r]])) continue;
+            if (s.stamp[r] || entry.keeps(xc[perm[r]], strict)) continue;
             s.stamp[r] = 1;
             pending.push_back({r, root});
           }
