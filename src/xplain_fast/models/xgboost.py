@@ -157,7 +157,7 @@ def _unsupported(what: str) -> NoReturn:
     raise TypeError(f"{what} is not supported; supported: {SUPPORTED}")
 
 
-# -- model document -> Forest --------------------------------------------------------------------------
+# -- model document -> Forest --------------------------------------------------------------
 def _parse_floats(value: Any) -> np.ndarray:
     """base_score: a number, a string like "5E-1" or "[1E0,2E0]" (XGBoost 3), or a list."""
     if isinstance(value, str):
