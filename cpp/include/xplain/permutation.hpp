@@ -455,6 +455,14 @@ struct TreeRows {
   std::vector<int32_t> row_start;  ///< [n_slots + 1]
   std::vector<int64_t> offset;     ///< [M + 1]: the leaves of feature j are [offset[j], offset[j + 1])
   std::vector<LeafEntry> entries;
+
+  /// How many rows sit in the leaves listed for feature j (the rows a permutation of j may move).
+  int64_t rows_listed(int64_t j) const {
+    int64_t count = 0;
+    for (int64_t e = offset[j]; e < offset[j + 1]; ++e)
+      count += row_start[entries[e].slot + 1] - row_start[entries[e].slot];
+    return count;
+  }
 };
 
 /// Per leaf of one tree, the distinct features on its root path with their entry fields.
@@ -815,6 +823,9 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
     }
   }
   const int64_t reps = rep1 - rep0;
+#ifdef XPLAIN_AVX512_SCAN
+  const bool use_avx512 = avx512_scan_available();
+#endif
   auto changes_of = [&](int64_t t, const TreeRows& tr, int64_t rep) {
     return LeafChanges{in.value, f.value_width, K, f.tree_output[t], tr.leaf.data(),
                        raw + (rep - rep0) * n * K, changed + (rep - rep0) * n};
@@ -826,9 +837,7 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
       // One pass over the tree's rows of column j for several repeats: repeat i's rows to
       // re-route are pending[i * bound, i * bound + np[i]).
       const int64_t j = cols[0];
-      int64_t bound = 0;
-      for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e)
-        bound += tr.row_start[tr.entries[e].slot + 1] - tr.row_start[tr.entries[e].slot];
+      const int64_t bound = tr.rows_listed(j);
       if (bound == 0) continue;
       // Repeats in batches whose pending counts stay in registers.
       constexpr int64_t kBatch = 8;
@@ -847,7 +856,7 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
             const int64_t count = tr.row_start[entry.slot + 1] - tr.row_start[entry.slot];
 #ifdef XPLAIN_AVX512_SCAN
             if constexpr (std::is_same<Real, float>::value) {
-              if (avx512_scan_available()) {
+              if (use_avx512) {
                 scan_entry_avx512<size>(entry, rows, count, dv, n, strict, bound, np, pending.data());
                 continue;
               }
@@ -1170,11 +1179,7 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
         int64_t g, rep0, rep1;
         unit_range(unit0 + b, g, rep0, rep1);
         for (int64_t q = in.group_offsets[g]; q < in.group_offsets[g + 1]; ++q)
-          for (const TreeRows& tr : tables) {
-            const int64_t j = in.group_columns[q];
-            for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e)
-              cost[b] += tr.row_start[tr.entries[e].slot + 1] - tr.row_start[tr.entries[e].slot];
-          }
+          for (const TreeRows& tr : tables) cost[b] += tr.rows_listed(in.group_columns[q]);
         cost[b] *= rep1 - rep0;
       }
       std::iota(order.begin(), order.end(), 0);
