@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,15 @@ def check_n_jobs(n_jobs: int | None) -> int:
     return int(n_jobs)
 
 
+# Names that XGBoost, LightGBM and scikit-learn make up when a model was trained without any.
+_GENERATED_NAME = re.compile(r"^(Column_|f|x|feature_?)\d+$")
+
+
+def names_are_generated(names: Sequence[str]) -> bool:
+    """Whether every name is a placeholder such as ``f0`` or ``Column_3`` (so columns match by position)."""
+    return all(_GENERATED_NAME.match(n) for n in names)
+
+
 def feature_names_of(X: Any) -> list[str] | None:
     """Column names of a pandas/polars frame, else None."""
     columns = getattr(X, "columns", None)
@@ -31,15 +42,8 @@ def feature_names_of(X: Any) -> list[str] | None:
 
 def _frame_to_numpy(X: Any) -> np.ndarray:
     """pandas/polars frame -> float64 matrix; categorical columns become their integer codes."""
-    module = type(X).__module__.split(".")[0]
-    if module == "polars":
-        import polars as pl
-
-        cast = [
-            pl.col(name).to_physical() if dtype in (pl.Categorical, pl.Enum) else pl.col(name)
-            for name, dtype in X.schema.items()
-        ]
-        X = X.select(cast).to_pandas()
+    if type(X).__module__.split(".")[0] == "polars":
+        return _polars_to_numpy(X)
     columns = []
     for name in X.columns:
         col = X[name]
@@ -51,11 +55,31 @@ def _frame_to_numpy(X: Any) -> np.ndarray:
         try:
             columns.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
         except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"column {name!r} has dtype {col.dtype}, which is not numeric; encode it as numbers "
-                "or as a pandas 'category' column before explaining"
-            ) from exc
+            raise _not_numeric(name, col.dtype) from exc
     return np.column_stack(columns) if columns else np.empty((len(X), 0))
+
+
+def _polars_to_numpy(X: Any) -> np.ndarray:
+    """Column by column through polars' own numpy export (no pandas or pyarrow needed)."""
+    import polars as pl
+
+    out = np.empty((X.height, X.width), dtype=np.float64)
+    for j, (name, dtype) in enumerate(X.schema.items()):
+        col = X.get_column(name)
+        if dtype in (pl.Categorical, pl.Enum):
+            col = col.to_physical()
+        elif not (dtype.is_numeric() or dtype == pl.Boolean):
+            raise _not_numeric(name, dtype)
+        # nulls become NaN: the model's missing-value rule decides where they go
+        out[:, j] = col.cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    return out
+
+
+def _not_numeric(name: Any, dtype: Any) -> TypeError:
+    return TypeError(
+        f"column {name!r} has dtype {dtype}, which is not numeric; encode it as numbers "
+        "or as a pandas 'category' column before explaining"
+    )
 
 
 def check_rows(X: Any, n_features: int | None = None, *, name: str = "X") -> np.ndarray:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import numpy as np
 
 from . import _core
-from ._validation import check_n_jobs, check_rows, feature_names_of
+from ._validation import check_n_jobs, check_rows, feature_names_of, names_are_generated
 from .explanation import Explanation
 from .forest import Forest
 from .models import to_forest
-
-_AUTO_NAME = re.compile(r"^(Column_|f|x|feature_?)\d+$")
-
 
 class TreeExplainer:
     """Exact SHAP values of tree ensembles (scikit-learn, XGBoost, LightGBM, CatBoost).
@@ -168,7 +164,7 @@ class TreeExplainer:
         if names is not None and model_names is not None and names != model_names:
             if sorted(names) == sorted(model_names):
                 X = X[model_names]
-            elif not all(_AUTO_NAME.match(n) for n in model_names):
+            elif not names_are_generated(model_names):
                 missing = sorted(set(model_names) - set(names))[:5]
                 raise ValueError(f"{name}'s columns do not match the model's features "
                                  f"(missing e.g. {missing})")

@@ -1,0 +1,229 @@
+"""``xplain-fast explain``, ``importance`` and ``saliency``: model files and data files in, results out."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any
+
+import numpy as np
+
+from .._io import ResultWriter, TableReader, suffix_of
+from ..forest import Forest
+from ..models import to_forest
+from .inputs import Columns, UsageError, forest_estimator, load_model, model_features, progress_bar, \
+    select_columns, step
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """SHAP (or interaction) values of every row of DATA, read and written chunk by chunk."""
+    from ..tree import TreeExplainer
+
+    with step("loading the model", args.quiet):
+        forest = to_forest(load_model(args.model))
+    reader = TableReader(args.data, args.chunk_rows)
+    columns = select_columns(reader, forest.feature_names, forest.n_features, args.target, args.data)
+    if args.model_output == "log_loss" and columns.target is None:
+        raise UsageError("--model-output log_loss explains each row's loss: name its label column with --target")
+    if args.model_output != "raw" and args.background is None:
+        raise UsageError(f"--model-output {args.model_output} needs background data: pass --background FILE")
+    if args.features is not None and not args.interactions:
+        raise UsageError("--features selects interaction values: use it with --interactions")
+    explainer = TreeExplainer(forest, n_jobs=args.n_jobs, model_output=args.model_output,
+                              feature_perturbation="tree_path_dependent" if args.background is None
+                              else "interventional")
+    if args.background is None:
+        explainer.fit()
+    else:
+        with step("reading the background data", args.quiet):
+            background_reader = TableReader(args.background, args.chunk_rows)
+            background_columns = select_columns(background_reader, forest.feature_names, forest.n_features,
+                                                None, args.background)
+            if not background_columns.by_name and columns.by_name:
+                raise ValueError(f"{args.background} must have the model's feature columns, like {args.data}")
+            background = background_reader.read_all(background_columns.features)
+        if len(background) == 0:
+            raise ValueError(f"the background file {args.background} has no rows")
+        with step(f"building tables from {len(background):,} background rows", args.quiet):
+            explainer.fit(background)
+
+    names = columns.feature_names
+    if args.interactions:
+        subset = _interaction_subset(args.features, names)
+        names = [names[j] for j in subset]
+        value_tail: tuple[int, ...] = (len(subset), len(subset))
+    else:
+        value_tail = (len(names),)
+    outputs = explainer.n_outputs_
+    if outputs > 1:
+        value_tail += (outputs,)
+    base_tail = () if outputs == 1 else (outputs,)
+    kind = "interactions" if args.interactions else "shap"
+    with ResultWriter(args.output, names, value_tail, base_tail, kind=kind) as out, \
+            progress_bar(args.quiet, total=reader.n_rows, unit=" rows", desc="explaining") as bar:
+        for features, labels in _feature_chunks(reader, columns):
+            if args.interactions:
+                values = explainer.shap_interaction_values(features, features=subset)
+                base = np.broadcast_to(explainer.expected_value_, (len(features), *base_tail))
+            else:
+                explanation = explainer.explain(features, labels)
+                values, base = explanation.values, explanation.base_values
+            out.write(values, base)
+            bar.update(len(features))
+    _say_written(args, out)
+    return 0
+
+
+def _feature_chunks(reader: TableReader, columns: Columns) -> Any:
+    """(features, labels or None) blocks; empty blocks are skipped (an empty file gives no rows)."""
+    wanted = columns.features + ([] if columns.target is None else [columns.target])
+    for block in reader.chunks(wanted):
+        if len(block) == 0:
+            continue
+        n_features = len(columns.features)
+        yield np.ascontiguousarray(block[:, :n_features]), (None if columns.target is None else block[:, n_features])
+
+
+def _interaction_subset(features: str | None, names: list[str]) -> list[int]:
+    if features is None:
+        return list(range(len(names)))
+    wanted = [f.strip() for f in features.split(",") if f.strip()]
+    unknown = [f for f in wanted if f not in names]
+    if unknown:
+        raise UsageError(f"--features names unknown features {unknown}; the model's are {names[:8]}"
+                         f"{' ...' if len(names) > 8 else ''}")
+    if len(set(wanted)) != len(wanted):
+        raise UsageError("--features lists a feature twice")
+    return [names.index(f) for f in wanted]
+
+
+def _say_written(args: argparse.Namespace, out: ResultWriter) -> None:
+    if args.output is not None and not args.quiet:
+        print(f"wrote {out.n_rows:,} rows to {args.output}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------
+def run_importance(args: argparse.Namespace) -> int:
+    """Permutation importance of every feature (or group) of DATA against its --target column."""
+    from ..permutation import permutation_importance
+
+    with step("loading the model", args.quiet):
+        model = load_model(args.model)
+    estimator = forest_estimator(model, args.n_jobs) if isinstance(model, Forest) else model
+    names, n_features = model_features(model)
+    reader = TableReader(args.data, args.chunk_rows)
+    columns = select_columns(reader, names, n_features, args.target, args.data)
+    with step("reading the data", args.quiet):
+        block = reader.read_all(columns.features + [columns.target])
+    if len(block) == 0:
+        raise ValueError(f"{args.data} has no rows")
+    X, y = np.ascontiguousarray(block[:, :-1]), block[:, -1]
+    if getattr(estimator, "feature_names_in_", None) is not None:
+        import pandas as pd
+
+        X = pd.DataFrame(X, columns=columns.feature_names)  # the estimator checks the names it was fitted on
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None and np.asarray(classes).dtype.kind in "biu":
+        y = y.astype(np.asarray(classes).dtype)  # csv labels read as floats; the classes are integers
+    groups = _read_groups(args.groups) if args.groups else None
+    scoring = None if args.scoring is None else [s.strip() for s in args.scoring.split(",") if s.strip()]
+    with step(f"permuting {X.shape[1]} columns x {args.n_repeats} repeats", args.quiet):
+        result = permutation_importance(estimator, X, y, scoring=scoring, n_repeats=args.n_repeats,
+                                        n_jobs=args.n_jobs, random_state=args.random_state,
+                                        max_samples=args.max_samples, feature_groups=groups)
+    results = result if scoring is not None else {"score": result}
+    labels = (list(groups) if isinstance(groups, dict) else ["+".join(map(str, g)) for g in groups]) \
+        if groups is not None else columns.feature_names
+    _write_importance(args.output, results, labels)
+    return 0
+
+
+def _read_groups(path: str) -> Any:
+    try:
+        with open(path) as fh:
+            groups = json.load(fh)
+    except OSError as exc:
+        raise UsageError(f"cannot read --groups file: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--groups file {path} is not JSON: {exc}") from exc
+    if not isinstance(groups, dict | list):
+        raise ValueError(f"--groups file {path} must hold an object {{name: [columns]}} or a list of lists")
+    return groups
+
+
+def _write_importance(path: str | None, results: dict, labels: list[str]) -> None:
+    """A table per scorer, largest mean first: to the terminal, or to csv / json."""
+    if path is None:
+        for scorer, bunch in results.items():
+            print(f"{scorer}: mean decrease over {bunch.importances.shape[1]} permutations")
+            width = max(len(n) for n in labels)
+            for j in np.argsort(-bunch.importances_mean, kind="stable"):
+                print(f"  {labels[j]:<{width}}  {bunch.importances_mean[j]: .6f} ± {bunch.importances_std[j]:.6f}")
+        return
+    suffix = suffix_of(path)
+    if suffix == ".json":
+        document = {scorer: {"features": labels, "importances_mean": b.importances_mean.tolist(),
+                             "importances_std": b.importances_std.tolist(), "importances": b.importances.tolist()}
+                    for scorer, b in results.items()}
+        with open(path, "w") as fh:
+            json.dump(document, fh, indent=1)
+    elif suffix == ".csv":
+        import pandas as pd
+
+        frames = []
+        for scorer, b in results.items():
+            frame = pd.DataFrame({"scoring": scorer, "feature": labels, "importance_mean": b.importances_mean,
+                                  "importance_std": b.importances_std})
+            for r in range(b.importances.shape[1]):
+                frame[f"repeat_{r}"] = b.importances[:, r]
+            frames.append(frame)
+        pd.concat(frames).to_csv(path, index=False)
+    else:
+        raise UsageError(f"-o {path}: importance tables are written as .csv or .json")
+
+
+# ------------------------------------------------------------------------------------------------
+#: Methods whose random noise is drawn per row position: explained in one block so that a row's
+#: noise does not depend on the chunk size.
+_NOISY_METHODS = ("smoothgrad", "smoothgrad_sq", "vargrad")
+
+
+def run_saliency(args: argparse.Namespace) -> int:
+    """Gradient attributions of every row of DATA for a pickled differentiable model."""
+    from ..saliency import GradientSaliency
+
+    with step("loading the model", args.quiet):
+        model = load_model(args.model)
+    if isinstance(model, Forest):
+        raise ValueError(f"{args.model} is a tree model: use 'xplain-fast explain' for its SHAP values")
+    names, n_features = model_features(model)
+    reader = TableReader(args.data, args.chunk_rows)
+    columns = select_columns(reader, names, n_features, args.target, args.data)
+    baseline: Any = args.baseline
+    if baseline not in (None, "mean"):
+        try:
+            baseline = float(baseline)
+        except ValueError as exc:
+            raise UsageError(f"--baseline must be a number or 'mean', got {baseline!r}") from exc
+    saliency = GradientSaliency(model, method=args.method, n_steps=args.n_steps, baseline=baseline,
+                                target=args.class_index, output=args.output_kind, n_jobs=args.n_jobs,
+                                random_state=args.random_state)
+    needs_all = args.method in _NOISY_METHODS or baseline == "mean"
+    if needs_all:
+        with step("reading the data", args.quiet):
+            everything = reader.read_all(columns.features)
+        blocks: Any = [everything]
+        saliency.fit(everything if baseline == "mean" else None)
+    else:
+        blocks = (block for block, _ in _feature_chunks(reader, dataclasses.replace(columns, target=None)))
+        saliency.fit()
+    with ResultWriter(args.output, columns.feature_names, (len(columns.features),), None, kind="saliency") as out, \
+            progress_bar(args.quiet, total=reader.n_rows, unit=" rows", desc="attributing") as bar:
+        for block in blocks:
+            if len(block):
+                out.write(saliency.attribute(block))
+                bar.update(len(block))
+    _say_written(args, out)
+    return 0

@@ -1,0 +1,179 @@
+"""What the commands read: model files, the columns of a data file, and progress on a terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from .._io import TableReader
+from .._validation import names_are_generated
+from ..forest import Forest
+from ..models import to_forest
+
+#: Model files that are Python pickles: loading one runs whatever code it holds.
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+
+
+class UsageError(Exception):
+    """A mistake in the command line itself (exit status 2)."""
+
+
+def load_model(path: str) -> Any:
+    """A fitted model from a pickle/joblib file, or the Forest of a model file in a library's format."""
+    if not os.path.isfile(path):
+        raise UsageError(f"model file {path!r} does not exist")
+    if os.path.splitext(path)[1].lower() in PICKLE_SUFFIXES:
+        import joblib  # scikit-learn's own dependency; it reads plain pickles too
+
+        try:
+            return joblib.load(path)
+        except Exception as exc:  # a corrupt pickle raises anything at all
+            raise ValueError(f"cannot unpickle {path}: {type(exc).__name__}: {exc}") from exc
+    return to_forest(path)
+
+
+def model_features(model: Any) -> tuple[list[str] | None, int | None]:
+    """(feature names or None, feature count or None) of a Forest or a fitted estimator."""
+    if isinstance(model, Forest):
+        return model.feature_names, model.n_features
+    names = getattr(model, "feature_names_in_", None)
+    count = getattr(model, "n_features_in_", None)
+    return (None if names is None else [str(n) for n in names]), (None if count is None else int(count))
+
+
+@dataclass
+class Columns:
+    """Which columns of a data file feed the model, in the model's order, and the label column."""
+
+    features: list[Any]  # names (csv, parquet) or positions (npy)
+    feature_names: list[str]
+    by_name: bool  # matched to the model's own feature names
+    target: Any = None
+
+
+def select_columns(reader: TableReader, model_names: Sequence[str] | None, n_features: int | None,
+                   target: str | None, path: str) -> Columns:
+    """Match a data file's columns to the model's features.
+
+    Columns are taken by name where the model knows its (real) feature names; otherwise every
+    column but the target, in file order, must be one feature each.
+    """
+    if reader.columns is None:  # .npy: positions only
+        positions = list(range(reader.n_columns))
+        target_position = None
+        if target is not None:
+            try:
+                target_position = int(target)
+                positions.remove(target_position)
+            except ValueError as exc:
+                raise UsageError(f"--target must be a column position for a .npy file, got {target!r} "
+                                 f"({path} has columns 0..{reader.n_columns - 1})") from exc
+        _check_count(len(positions), n_features, path)
+        return Columns(positions, [f"x{j}" for j in positions], False, target_position)
+    if target is not None and target not in reader.columns:
+        raise UsageError(f"--target {target!r} is not a column of {path} (columns: {_shorten(reader.columns)})")
+    if model_names is not None and not names_are_generated(model_names):
+        missing = [n for n in model_names if n not in reader.columns]
+        if missing:
+            raise ValueError(f"{path} lacks {len(missing)} of the model's features: {_shorten(missing)}")
+        if target in model_names:
+            raise UsageError(f"--target {target!r} is one of the model's features")
+        return Columns(list(model_names), list(model_names), True, target)
+    features = [c for c in reader.columns if c != target]
+    _check_count(len(features), n_features, path)
+    return Columns(features, features, False, target)
+
+
+def _check_count(found: int, expected: int | None, path: str) -> None:
+    if expected is not None and found != expected:
+        raise ValueError(f"{path} has {found} feature columns, but the model expects {expected} "
+                         "(name the label column with --target so that it is left out)")
+
+
+def _shorten(names: Sequence[str], most: int = 6) -> str:
+    shown = ", ".join(repr(n) for n in list(names)[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+# ------------------------------------------------------------------------------------------------
+# progress
+# ------------------------------------------------------------------------------------------------
+def progress_enabled(quiet: bool) -> bool:
+    """Progress goes to a terminal only, never into a log or a pipe."""
+    return not quiet and sys.stderr.isatty()
+
+
+def progress_bar(quiet: bool, **kwargs: Any) -> Any:
+    """A tqdm bar on stderr, disabled off a terminal."""
+    from tqdm.auto import tqdm
+
+    return tqdm(file=sys.stderr, disable=not progress_enabled(quiet), dynamic_ncols=True, **kwargs)
+
+
+@contextlib.contextmanager
+def step(description: str, quiet: bool) -> Iterator[None]:
+    """Shows a step that may take a while (reading, converting) with its elapsed time."""
+    with progress_bar(quiet, total=1, desc=description, bar_format="{desc}... {elapsed}") as bar:
+        yield
+        bar.update(1)
+
+
+# ------------------------------------------------------------------------------------------------
+# a Forest as a fitted estimator (permutation importance of model files)
+# ------------------------------------------------------------------------------------------------
+def forest_estimator(forest: Forest, n_jobs: int | None) -> BaseEstimator:
+    """A fitted scikit-learn estimator that predicts with ``forest`` (classes are 0..K-1).
+
+    Model files carry no estimator object; permutation importance scores predictions, so the
+    Forest's raw output is turned into what scikit-learn's scorers expect: values for regressors,
+    probabilities through the model's link for classifiers.
+    """
+    if forest.link in ("identity", "exp") and forest.n_outputs == 1:
+        return _ForestRegressor(forest, n_jobs)
+    if forest.link in ("logistic", "softmax"):
+        return _ForestClassifier(forest, n_jobs)
+    raise ValueError(f"permutation importance of a model file with link {forest.link!r} and "
+                     f"{forest.n_outputs} outputs is not supported; pass the pickled estimator instead")
+
+
+class _ForestModel(BaseEstimator):
+    def __init__(self, forest: Forest, n_jobs: int | None = None) -> None:
+        self.forest = forest
+        self.n_jobs = n_jobs
+        self.n_features_in_ = forest.n_features
+
+    def fit(self, X: Any, y: Any = None) -> _ForestModel:  # already fitted: the file is the model
+        return self
+
+    def _raw(self, X: Any) -> np.ndarray:
+        return self.forest.predict(X, n_jobs=self.n_jobs)
+
+
+class _ForestRegressor(RegressorMixin, _ForestModel):
+    def predict(self, X: Any) -> np.ndarray:
+        raw = self._raw(X)
+        return np.exp(raw) if self.forest.link == "exp" else raw
+
+
+class _ForestClassifier(ClassifierMixin, _ForestModel):
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.arange(max(2, self.forest.n_outputs))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        raw = self._raw(X)
+        if self.forest.link == "logistic":
+            p = 1.0 / (1.0 + np.exp(-raw))
+            return np.column_stack([1.0 - p, p])
+        shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
