@@ -65,7 +65,9 @@ class TableReader:
         elif self.suffix == ".parquet":
             pa = require_pyarrow("reading parquet files")
             try:
-                self._parquet = pa.parquet.ParquetFile(self.path)
+                # No pre-buffering (it keeps every column chunk read until the file closes) and a
+                # streaming page buffer (a huge row group is not read whole): memory stays at a chunk.
+                self._parquet = pa.parquet.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 20)
             except (pa.ArrowException, OSError) as exc:
                 raise ValueError(f"cannot read {self.path} as parquet: {exc}") from exc
             self.columns = list(self._parquet.schema_arrow.names)

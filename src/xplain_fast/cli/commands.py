@@ -127,20 +127,25 @@ def run_importance(args: argparse.Namespace) -> int:
     classes = getattr(estimator, "classes_", None)
     if classes is not None and np.asarray(classes).dtype.kind in "biu":
         y = y.astype(np.asarray(classes).dtype)  # csv labels read as floats; the classes are integers
-    groups = _read_groups(args.groups) if args.groups else None
+    groups = _read_groups(args.groups, columns.feature_names) if args.groups else None
     scoring = None if args.scoring is None else [s.strip() for s in args.scoring.split(",") if s.strip()]
     with step(f"permuting {X.shape[1]} columns x {args.n_repeats} repeats", args.quiet):
         result = permutation_importance(estimator, X, y, scoring=scoring, n_repeats=args.n_repeats,
                                         n_jobs=args.n_jobs, random_state=args.random_state,
                                         max_samples=args.max_samples, feature_groups=groups)
     results = result if scoring is not None else {"score": result}
-    labels = (list(groups) if isinstance(groups, dict) else ["+".join(map(str, g)) for g in groups]) \
-        if groups is not None else columns.feature_names
+    if groups is None:
+        labels = columns.feature_names
+    elif isinstance(groups, dict):
+        labels = list(groups)
+    else:
+        labels = ["+".join(columns.feature_names[j] for j in members) for members in groups]
     _write_importance(args.output, results, labels)
     return 0
 
 
-def _read_groups(path: str) -> Any:
+def _read_groups(path: str, feature_names: list[str]) -> Any:
+    """Feature groups of a JSON file, with column names turned into positions of the model's features."""
     try:
         with open(path) as fh:
             groups = json.load(fh)
@@ -150,7 +155,17 @@ def _read_groups(path: str) -> Any:
         raise ValueError(f"--groups file {path} is not JSON: {exc}") from exc
     if not isinstance(groups, dict | list):
         raise ValueError(f"--groups file {path} must hold an object {{name: [columns]}} or a list of lists")
-    return groups
+
+    def position(column: Any) -> Any:
+        if isinstance(column, str):
+            if column not in feature_names:
+                raise ValueError(f"--groups names {column!r}, which is not one of the model's features")
+            return feature_names.index(column)
+        return column
+
+    if isinstance(groups, dict):
+        return {name: [position(c) for c in members] for name, members in groups.items()}
+    return [[position(c) for c in members] for members in groups]
 
 
 def _write_importance(path: str | None, results: dict, labels: list[str]) -> None:

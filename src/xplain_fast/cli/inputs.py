@@ -112,7 +112,7 @@ def progress_enabled(quiet: bool) -> bool:
 
 def progress_bar(quiet: bool, **kwargs: Any) -> Any:
     """A tqdm bar on stderr, disabled off a terminal."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(file=sys.stderr, disable=not progress_enabled(quiet), dynamic_ncols=True, **kwargs)
 
