@@ -414,3 +414,50 @@ def test_million_rows_in_bounded_memory(tmp_path):
     tail = pq.read_table(data).slice(n_rows - len(last)).to_pandas().to_numpy()
     explainer = xf.TreeExplainer(model).fit()
     np.testing.assert_allclose(last[:, :n_features], explainer.shap_values(tail), rtol=0, atol=1e-12)
+
+
+def test_placeholder_names_match_by_position(files, tmp_path, capsys):
+    xgb = pytest.importorskip("xgboost")
+    frame = files["frame"]
+    model = xgb.XGBRegressor(n_estimators=10, max_depth=3).fit(frame[FEATURES].to_numpy(), frame["y"])
+    model_file = tmp_path / "unnamed.json"
+    model.save_model(model_file)
+    data = tmp_path / "renamed.csv"
+    frame[FEATURES].set_axis(["p", "q", "r", "s", "t"], axis=1).to_csv(data, index=False)
+    out = tmp_path / "shap.npz"
+    status, _, err = run("explain", model_file, data, "-o", out, capsys=capsys)
+    assert status == 0, err
+    saved = xf.Explanation.load(out)
+    assert saved.feature_names == ["p", "q", "r", "s", "t"]
+    np.testing.assert_allclose(saved.values, xf.TreeExplainer(model).fit().shap_values(frame[FEATURES].to_numpy()),
+                               rtol=0, atol=1e-12)
+
+
+def test_progress_on_a_terminal_only(files, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    argv = [sys.executable, "-m", "xplain_fast", "explain", str(files["rf"]), str(files["csv"]), "--chunk-rows",
+            "100"]
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 wide
+    on_terminal = subprocess.run([*argv, "-o", str(tmp_path / "a.npz")], stderr=follower, stdout=subprocess.DEVNULL)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            piece = os.read(leader, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not piece:
+            break
+        shown += piece
+    os.close(leader)
+    assert on_terminal.returncode == 0
+    assert b"explaining" in shown and b"600/600" in shown  # tqdm's bar with the rows done
+    piped = subprocess.run([*argv, "-o", str(tmp_path / "b.npz")], capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stderr.strip() == f"wrote 600 rows to {tmp_path / 'b.npz'}"
+    quiet = subprocess.run([*argv, "-o", str(tmp_path / "c.npz"), "--quiet"], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == ""

@@ -62,8 +62,9 @@ def select_columns(reader: TableReader, model_names: Sequence[str] | None, n_fea
                    target: str | None, path: str) -> Columns:
     """Match a data file's columns to the model's features.
 
-    Columns are taken by name where the model knows its (real) feature names; otherwise every
-    column but the target, in file order, must be one feature each.
+    Columns are taken by name where the file has all the model's feature names; otherwise, for a
+    model without names or with placeholder names (``f0``, ``Column_3``), every column but the
+    target, in file order, must be one feature each.
     """
     if reader.columns is None:  # .npy: positions only
         positions = list(range(reader.n_columns))
@@ -79,13 +80,14 @@ def select_columns(reader: TableReader, model_names: Sequence[str] | None, n_fea
         return Columns(positions, [f"x{j}" for j in positions], False, target_position)
     if target is not None and target not in reader.columns:
         raise UsageError(f"--target {target!r} is not a column of {path} (columns: {_shorten(reader.columns)})")
-    if model_names is not None and not names_are_generated(model_names):
+    if model_names is not None:
         missing = [n for n in model_names if n not in reader.columns]
-        if missing:
+        if not missing:
+            if target in model_names:
+                raise UsageError(f"--target {target!r} is one of the model's features")
+            return Columns(list(model_names), list(model_names), True, target)
+        if not names_are_generated(model_names):
             raise ValueError(f"{path} lacks {len(missing)} of the model's features: {_shorten(missing)}")
-        if target in model_names:
-            raise UsageError(f"--target {target!r} is one of the model's features")
-        return Columns(list(model_names), list(model_names), True, target)
     features = [c for c in reader.columns if c != target]
     _check_count(len(features), n_features, path)
     return Columns(features, features, False, target)
