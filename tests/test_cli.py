@@ -461,3 +461,50 @@ def test_progress_on_a_terminal_only(files, tmp_path):
     assert piped.returncode == 0 and piped.stderr.strip() == f"wrote 600 rows to {tmp_path / 'b.npz'}"
     quiet = subprocess.run([*argv, "-o", str(tmp_path / "c.npz"), "--quiet"], capture_output=True, text=True)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def library_model_files(frame, folder):
+    """(model object, its saved file) of every library format the command line reads."""
+    made = []
+    X, y = frame[FEATURES], frame["y"]
+    try:
+        import xgboost as xgb
+
+        model = xgb.XGBRegressor(n_estimators=15, max_depth=3).fit(X, y)
+        for suffix in (".json", ".ubj"):
+            model.save_model(folder / f"xgb{suffix}")
+            made.append((model, folder / f"xgb{suffix}"))
+    except ImportError:
+        pass
+    try:
+        import lightgbm as lgb
+
+        model = lgb.LGBMRegressor(n_estimators=15, num_leaves=8, verbose=-1).fit(X, y)
+        model.booster_.save_model(folder / "lgb.txt")
+        made.append((model, folder / "lgb.txt"))
+    except ImportError:
+        pass
+    try:
+        import catboost
+
+        model = catboost.CatBoostRegressor(iterations=15, depth=3, verbose=False, thread_count=1,
+                                           allow_writing_files=False).fit(X, y)
+        model.save_model(str(folder / "cat.cbm"))
+        made.append((model, folder / "cat.cbm"))
+    except ImportError:
+        pass
+    return made
+
+
+def test_every_library_model_file(files, tmp_path, capsys):
+    made = library_model_files(files["frame"], tmp_path)
+    if not made:
+        pytest.skip("none of xgboost, lightgbm, catboost is installed")
+    for model, model_file in made:
+        out = tmp_path / f"{model_file.name}.npz"
+        status, _, err = run("explain", model_file, files["csv"], "-o", out, capsys=capsys)
+        assert status == 0, (model_file, err)
+        expected = xf.TreeExplainer(model).fit().explain(files["frame"][FEATURES])
+        saved = xf.Explanation.load(out)
+        np.testing.assert_allclose(saved.values, expected.values, rtol=0, atol=1e-12, err_msg=str(model_file))
+        np.testing.assert_allclose(saved.base_values, expected.base_values, rtol=0, atol=1e-12)

@@ -9,8 +9,19 @@ import textwrap
 import pytest
 
 POLARS_WITHOUT_PYARROW = textwrap.dedent("""
+    import importlib.machinery
     import sys
-    sys.modules["pyarrow"] = None  # any import of pyarrow now fails, as on a machine without it
+
+    class PathFinderWithoutPyarrow(importlib.machinery.PathFinder):
+        # pyarrow is not found, as on a machine without it (so polars and pandas see it missing)
+
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            if name.split(".")[0] == "pyarrow":
+                return None
+            return super().find_spec(name, path, target)
+
+    sys.meta_path = [PathFinderWithoutPyarrow if f is importlib.machinery.PathFinder else f for f in sys.meta_path]
     import numpy as np, polars as pl
     from sklearn.ensemble import RandomForestRegressor
     import xplain_fast as xf
@@ -24,6 +35,7 @@ POLARS_WITHOUT_PYARROW = textwrap.dedent("""
     expected[expected[:, 1] > 1, 1] = np.nan
     got = xf.TreeExplainer(model).fit().shap_values(frame)
     assert np.array_equal(got, xf.TreeExplainer(model).fit().shap_values(expected)), "values differ"
+    assert "pyarrow" not in sys.modules
     print("ok")
 """)
 

@@ -385,7 +385,9 @@ def read_result(path: str | os.PathLike) -> dict[str, Any]:
         n_base = 0 if base_tail is None else int(np.prod(base_tail))
         n = table.num_rows
         values = flat[:, :n_values].reshape(n, *value_tail)
-        base = None if base_tail is None else np.ascontiguousarray(flat[:, n_values:n_values + n_base].reshape(n, *base_tail))
+        base = None
+        if base_tail is not None:
+            base = np.ascontiguousarray(flat[:, n_values:n_values + n_base].reshape(n, *base_tail))
         data = flat[:, n_values + n_base:] if meta["with_data"] else None
         return {"values": np.ascontiguousarray(values), "base_values": base,
                 "data": None if data is None else np.ascontiguousarray(data),

@@ -13,6 +13,7 @@ from .explanation import Explanation
 from .forest import Forest
 from .models import to_forest
 
+
 class TreeExplainer:
     """Exact SHAP values of tree ensembles (scikit-learn, XGBoost, LightGBM, CatBoost).
 

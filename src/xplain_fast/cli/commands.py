@@ -13,8 +13,16 @@ import numpy as np
 from .._io import ResultWriter, TableReader, suffix_of
 from ..forest import Forest
 from ..models import to_forest
-from .inputs import Columns, UsageError, forest_estimator, load_model, model_features, progress_bar, \
-    select_columns, step
+from .inputs import (
+    Columns,
+    UsageError,
+    forest_estimator,
+    load_model,
+    model_features,
+    progress_bar,
+    select_columns,
+    step,
+)
 
 
 def run_explain(args: argparse.Namespace) -> int:
