@@ -136,12 +136,20 @@ def test_background_gives_interventional_values(files, tmp_path, capsys):
     np.testing.assert_allclose(saved.base_values, explainer.expected_value_, rtol=0, atol=1e-12)
 
 
-def test_log_loss_uses_the_target_column(files, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def xgb_classifier(files):
+    """An XGBoost classifier and its .ubj model file."""
     xgb = pytest.importorskip("xgboost")
     frame = files["frame"]
     model = xgb.XGBClassifier(n_estimators=20, max_depth=3, random_state=0).fit(frame[FEATURES], frame["label"])
-    model_file = tmp_path / "xgb.json"
+    model_file = files["folder"] / "xgb_classifier.ubj"
     model.save_model(model_file)
+    return model, model_file
+
+
+def test_log_loss_uses_the_target_column(files, xgb_classifier, tmp_path, capsys):
+    frame = files["frame"]
+    model, model_file = xgb_classifier
     background = tmp_path / "background.csv"
     frame.iloc[:50].to_csv(background, index=False)
     out = tmp_path / "loss.npz"
@@ -215,12 +223,9 @@ def test_importance_equals_scikit_learn(files, tmp_path, capsys):
         np.testing.assert_allclose(document[scorer]["importances"], expected[scorer].importances, rtol=0, atol=1e-12)
 
 
-def test_importance_of_a_model_file_and_groups(files, tmp_path, capsys):
-    xgb = pytest.importorskip("xgboost")
+def test_importance_of_a_model_file_and_groups(files, xgb_classifier, tmp_path, capsys):
     frame = files["frame"]
-    model = xgb.XGBClassifier(n_estimators=20, max_depth=3, random_state=0).fit(frame[FEATURES], frame["label"])
-    model_file = tmp_path / "xgb.ubj"
-    model.save_model(model_file)
+    model, model_file = xgb_classifier
     groups = tmp_path / "groups.json"
     groups.write_text(json.dumps({"body": ["bmi", "bp"], "blood": ["s1", "s2"], "age": ["age"]}))
     out = tmp_path / "importance.csv"

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .._io import RESULT_SUFFIXES, TABLE_SUFFIXES
 from .inputs import PICKLE_SUFFIXES, UsageError
@@ -25,6 +26,7 @@ _MODEL_HELP = ("model file: XGBoost .json/.ubj, LightGBM text model, CatBoost .c
 _DATA_HELP = ("rows to use: .csv (with a header), .parquet or .npy; columns are matched to the model's "
               "feature names where it has them, else taken in order")
 
+_RESULT_HELP = f"result file ({', '.join(RESULT_SUFFIXES)}); default: csv on stdout"
 _EXPLAIN_EXAMPLES = """\
 examples:
   xplain-fast explain model.json data.parquet -o shap.parquet
@@ -83,12 +85,19 @@ def _fraction_or_count(text: str) -> float | int:
         raise argparse.ArgumentTypeError(f"expected a row count or a fraction, got {text!r}") from None
 
 
-def _common(parser: argparse.ArgumentParser, *, output_help: str) -> None:
+def _file_command(sub: Any, name: str, *, help: str, description: str, epilog: str, output_help: str,
+                  model_help: str = _MODEL_HELP) -> argparse.ArgumentParser:
+    """A command that reads MODEL and DATA files, with the options every such command has."""
+    parser = sub.add_parser(name, help=help, description=f"{description} {_PICKLE_WARNING}", epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", metavar="MODEL", help=model_help)
+    parser.add_argument("data", metavar="DATA", help=_DATA_HELP)
     parser.add_argument("-o", "--output", metavar="OUT", help=output_help)
     parser.add_argument("--n-jobs", type=_n_jobs, default=-1, help="threads (-1: all cores; default -1)")
     parser.add_argument("--chunk-rows", type=_positive, default=100_000,
                         help="rows read and explained at a time (bounds memory; default 100000)")
     parser.add_argument("--quiet", action="store_true", help="no progress or messages on stderr")
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,21 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xplain-fast {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    raw = argparse.RawDescriptionHelpFormatter
 
     demo = sub.add_parser("demo", help="explain models trained on built-in scikit-learn data (no files needed)",
                           description="Train models on scikit-learn's built-in data sets and show every "
                                       "capability with its timing.",
-                          epilog="example:\n  xplain-fast demo --n-jobs 2", formatter_class=raw)
+                          epilog="example:\n  xplain-fast demo --n-jobs 2",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--n-jobs", type=_n_jobs, default=-1, help="threads (-1: all cores; default -1)")
 
-    explain = sub.add_parser("explain", help="SHAP values of a tree model on a data file",
-                             description="Exact SHAP values (or interaction values) of a tree ensemble for "
-                                         "every row of DATA, read and written in chunks. " + _PICKLE_WARNING,
-                             epilog=_EXPLAIN_EXAMPLES, formatter_class=raw)
-    explain.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
-    explain.add_argument("data", metavar="DATA", help=_DATA_HELP)
-    _common(explain, output_help=f"result file ({', '.join(RESULT_SUFFIXES)}); default: csv on stdout")
+    explain = _file_command(sub, "explain", help="SHAP values of a tree model on a data file",
+                            description="Exact SHAP values (or interaction values) of a tree ensemble for "
+                                        "every row of DATA, read and written in chunks.",
+                            epilog=_EXPLAIN_EXAMPLES, output_help=_RESULT_HELP)
     explain.add_argument("--background", metavar="FILE",
                          help="background rows (same formats as DATA): interventional SHAP values against them")
     explain.add_argument("--interactions", action="store_true", help="SHAP interaction values instead")
@@ -127,14 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--target", metavar="COL",
                          help="label column (left out of the features; the labels of --model-output log_loss)")
 
-    importance = sub.add_parser("importance", help="permutation importance of a model on labelled data",
-                                description="Permutation importance, with scikit-learn's numbers for the same "
-                                            "--random-state. " + _PICKLE_WARNING,
-                                epilog=_IMPORTANCE_EXAMPLES, formatter_class=raw)
-    importance.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
-    importance.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    importance = _file_command(sub, "importance", help="permutation importance of a model on labelled data",
+                               description="Permutation importance, with scikit-learn's numbers for the same "
+                                           "--random-state.",
+                               epilog=_IMPORTANCE_EXAMPLES,
+                               output_help="table file (.csv or .json); default: a table on stdout")
     importance.add_argument("--target", metavar="COL", required=True, help="the label column of DATA")
-    _common(importance, output_help="table file (.csv or .json); default: a table on stdout")
     importance.add_argument("--scoring", metavar="S1,S2",
                             help="scikit-learn scorer names (default: the model's score, accuracy or r2)")
     importance.add_argument("--n-repeats", type=_positive, default=5, help="permutations per feature (default 5)")
@@ -143,14 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="rows (count or fraction) scored per permutation (default 1.0)")
     importance.add_argument("--groups", metavar="FILE", help="JSON file of feature groups permuted together")
 
-    saliency = sub.add_parser("saliency", help="gradient attributions of a pickled differentiable model",
-                              description="Gradient saliency (Integrated Gradients by default) for scikit-learn "
-                                          "MLPs, linear models and pipelines; finite differences for other "
-                                          "models. " + _PICKLE_WARNING,
-                              epilog=_SALIENCY_EXAMPLES, formatter_class=raw)
-    saliency.add_argument("model", metavar="MODEL", help="a pickled/joblib fitted estimator")
-    saliency.add_argument("data", metavar="DATA", help=_DATA_HELP)
-    _common(saliency, output_help=f"result file ({', '.join(RESULT_SUFFIXES)}); default: csv on stdout")
+    saliency = _file_command(sub, "saliency", help="gradient attributions of a pickled differentiable model",
+                             description="Gradient saliency (Integrated Gradients by default) for scikit-learn "
+                                         "MLPs, linear models and pipelines; finite differences for other models.",
+                             epilog=_SALIENCY_EXAMPLES, output_help=_RESULT_HELP,
+                             model_help="a pickled/joblib fitted estimator")
     saliency.add_argument("--method", default="integrated_gradients",
                           choices=("gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",
                                    "smoothgrad_sq", "vargrad", "saliency_map"))
