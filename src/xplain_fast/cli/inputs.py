@@ -13,7 +13,6 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from .._io import TableReader
-from .._validation import names_are_generated
 from ..forest import Forest
 from ..models import to_forest
 
@@ -43,6 +42,11 @@ def model_features(model: Any) -> tuple[list[str] | None, int | None]:
     """(feature names or None, feature count or None) of a Forest or a fitted estimator."""
     if isinstance(model, Forest):
         return model.feature_names, model.n_features
+    try:  # a tree model's loader knows whether its names are real or the library's placeholders
+        forest = to_forest(model)
+        return forest.feature_names, forest.n_features
+    except (TypeError, ValueError):
+        pass
     names = getattr(model, "feature_names_in_", None)
     count = getattr(model, "n_features_in_", None)
     return (None if names is None else [str(n) for n in names]), (None if count is None else int(count))
@@ -63,8 +67,8 @@ def select_columns(reader: TableReader, model_names: Sequence[str] | None, n_fea
     """Match a data file's columns to the model's features.
 
     Columns are taken by name where the file has all the model's feature names; otherwise, for a
-    model without names or with placeholder names (``f0``, ``Column_3``), every column but the
-    target, in file order, must be one feature each.
+    model trained without names, every column but the target, in file order, must be one feature
+    each.
     """
     if reader.columns is None:  # .npy: positions only
         positions = list(range(reader.n_columns))
@@ -86,8 +90,7 @@ def select_columns(reader: TableReader, model_names: Sequence[str] | None, n_fea
             if target in model_names:
                 raise UsageError(f"--target {target!r} is one of the model's features")
             return Columns(list(model_names), list(model_names), True, target)
-        if not names_are_generated(model_names):
-            raise ValueError(f"{path} lacks {len(missing)} of the model's features: {_shorten(missing)}")
+        raise ValueError(f"{path} lacks {len(missing)} of the model's features: {_shorten(missing)}")
     features = [c for c in reader.columns if c != target]
     _check_count(len(features), n_features, path)
     return Columns(features, features, False, target)
@@ -137,10 +140,11 @@ def forest_estimator(forest: Forest, n_jobs: int | None) -> BaseEstimator:
     Forest's raw output is turned into what scikit-learn's scorers expect: values for regressors,
     probabilities through the model's link for classifiers.
     """
+    probabilities = forest.link == "identity" and forest.n_outputs >= 2  # e.g. a random-forest classifier
+    if forest.class_rule is not None and (forest.link in ("logistic", "softmax") or probabilities):
+        return _ForestClassifier(forest, n_jobs)
     if forest.link in ("identity", "exp") and forest.n_outputs == 1:
         return _ForestRegressor(forest, n_jobs)
-    if forest.link in ("logistic", "softmax"):
-        return _ForestClassifier(forest, n_jobs)
     raise ValueError(f"permutation importance of a model file with link {forest.link!r} and "
                      f"{forest.n_outputs} outputs is not supported; pass the pickled estimator instead")
 
@@ -171,6 +175,8 @@ class _ForestClassifier(ClassifierMixin, _ForestModel):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         raw = self._raw(X)
+        if self.forest.link == "identity":  # the outputs are the class probabilities
+            return raw
         if self.forest.link == "logistic":
             p = 1.0 / (1.0 + np.exp(-raw))
             return np.column_stack([1.0 - p, p])
@@ -178,4 +184,8 @@ class _ForestClassifier(ClassifierMixin, _ForestModel):
         return shifted / shifted.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
+        rule = self.forest.class_rule
+        if self.forest.n_outputs == 1 and rule in ("raw_positive", "raw_non_negative"):
+            raw = self._raw(X)  # the library thresholds the raw score, not the probability
+            return self.classes_[(raw > 0 if rule == "raw_positive" else raw >= 0).astype(int)]
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
