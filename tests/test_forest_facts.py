@@ -15,7 +15,8 @@ import xplain_fast as xf
 
 AVERAGED = ["RandomForestRegressor", "ExtraTreesRegressor", "RandomForestClassifier", "ExtraTreesClassifier"]
 #: one fitted family per classifier class (multi-output classifiers aside)
-CLASSIFIERS = sorted({name.split("-")[0]: name for name, (_, target, _) in FAMILIES.items() if target in ("b", "c")}.values())
+CLASSIFIERS = sorted({name.split("-")[0]: name
+                      for name, (_, target, _) in FAMILIES.items() if target in ("b", "c")}.values())
 REGRESSORS = [name for name, (_, target, _) in FAMILIES.items() if target in ("y", "yy", "ypos")]
 
 
