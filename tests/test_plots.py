@@ -21,12 +21,6 @@ from xplain_fast import plots  # noqa: E402
 NAMES = ["age", "income", "debt", "tenure", "noise", "zip"]
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 @pytest.fixture(scope="module")
 def fitted():
     rng = np.random.default_rng(0)

@@ -1,13 +1,20 @@
 """Matplotlib figures of explanations (the ``plot`` extra).
 
-Every function takes an :class:`~xplain_fast.Explanation` (or plain arrays), draws on ``ax`` (a new
-figure when None), and returns the Axes it drew on; none calls ``plt.show()``. Multi-output
-explanations need ``output=``. Large inputs are subsampled with the fraction and seed written on the
-figure, and ``max_display`` keeps the strongest features, with the rest summed into one row.
+Every function takes an :class:`~xplain_fast.Explanation` (or plain arrays), draws on ``ax`` (a
+matplotlib Axes; a new figure when None), and returns the Axes it drew on; none calls ``plt.show()``.
+Parameters shared by the functions:
+
+- ``output``: the output of a multi-output explanation to plot (required when there are several);
+- ``max_display``: the strongest features shown, the rest summed into one row (``show_rest``);
+- ``max_points`` / ``max_rows`` and ``random_state``: large inputs are subsampled with the fraction
+  and seed written on the figure;
+- ``feature_names``, ``data``, ``base_values``: for plain arrays of SHAP values, what an
+  Explanation would carry.
+
+The examples below run headless (matplotlib picks its Agg backend where there is no screen).
 
 Examples
 --------
->>> import matplotlib; matplotlib.use("Agg")
 >>> import numpy as np, xplain_fast as xf
 >>> from xplain_fast import plots
 >>> from sklearn.ensemble import RandomForestRegressor
@@ -16,7 +23,6 @@ Examples
 >>> ax = plots.beeswarm(exp, max_display=3)
 >>> ax.get_xlabel()
 'SHAP value (impact on model output)'
->>> import matplotlib.pyplot as plt; plt.close("all")
 """
 
 from __future__ import annotations
@@ -163,7 +169,6 @@ def beeswarm(explanation: Explanation | np.ndarray, *, output: int | None = None
         Rows of the plot; the weakest features beyond it are summed into one row (``show_rest``).
     max_points : int, default=2000
         Rows drawn at most (a seeded sample, noted on the figure).
-    ax : matplotlib Axes, optional
 
     Returns
     -------
@@ -171,14 +176,10 @@ def beeswarm(explanation: Explanation | np.ndarray, *, output: int | None = None
 
     Examples
     --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> import numpy as np
-    >>> from xplain_fast import plots
     >>> values = np.random.default_rng(0).normal(size=(50, 3)) * [1.0, 3.0, 2.0]
-    >>> ax = plots.beeswarm(values, data=values, feature_names=["a", "b", "c"])
+    >>> ax = beeswarm(values, data=values, feature_names=["a", "b", "c"])
     >>> [t.get_text() for t in ax.get_yticklabels()]  # strongest first
     ['b', 'c', 'a']
-    >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     exp = _explanation(explanation, output, feature_names=feature_names, data=data)
     rows, note = _subsample(len(exp), max_points, random_state)
@@ -245,7 +246,6 @@ def bar(explanation: Explanation | np.ndarray, *, output: int | None = None, max
         Bars per cohort; the others are summed into one bar (``show_rest``).
     cohorts : array-like of shape (n,), optional
         A label per row: grouped bars, one colour per cohort, with a legend.
-    ax : matplotlib Axes, optional
 
     Returns
     -------
@@ -253,13 +253,9 @@ def bar(explanation: Explanation | np.ndarray, *, output: int | None = None, max
 
     Examples
     --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> import numpy as np
-    >>> from xplain_fast import plots
-    >>> ax = plots.bar(np.array([[1.0, -3.0], [-1.0, 1.0]]), feature_names=["a", "b"])
+    >>> ax = bar(np.array([[1.0, -3.0], [-1.0, 1.0]]), feature_names=["a", "b"])
     >>> [float(p.get_width()) for p in ax.patches], [t.get_text() for t in ax.get_yticklabels()]
     ([2.0, 1.0], ['b', 'a'])
-    >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     exp = _explanation(explanation, output, feature_names=feature_names)
     magnitude = np.abs(exp.values)
@@ -308,7 +304,6 @@ def heatmap(explanation: Explanation | np.ndarray, *, output: int | None = None,
         Rows drawn at most (a seeded sample, noted on the figure).
     order : {"output", None}, default="output"
         Sort the rows by the explained output (base value + sum of SHAP values), or keep their order.
-    ax : matplotlib Axes, optional
 
     Returns
     -------
@@ -316,13 +311,9 @@ def heatmap(explanation: Explanation | np.ndarray, *, output: int | None = None,
 
     Examples
     --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> import numpy as np
-    >>> from xplain_fast import plots
-    >>> ax = plots.heatmap(np.random.default_rng(0).normal(size=(30, 4)))
+    >>> ax = heatmap(np.random.default_rng(0).normal(size=(30, 4)))
     >>> ax.images[0].get_array().shape
     (4, 30)
-    >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     exp = _explanation(explanation, output, feature_names=feature_names)
     if order not in ("output", None):
@@ -357,7 +348,6 @@ def importance(result: Any, feature_names: Sequence[str] | None = None, *, score
     scorer : str, optional
         Which scorer of a dict of results (required when there are several).
     max_display : int, default=10
-    ax : matplotlib Axes, optional
 
     Returns
     -------
@@ -365,13 +355,9 @@ def importance(result: Any, feature_names: Sequence[str] | None = None, *, score
 
     Examples
     --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> import numpy as np
-    >>> from xplain_fast import plots
-    >>> ax = plots.importance(np.array([[0.1, 0.2, 0.15], [0.5, 0.6, 0.55]]), ["a", "b"])
+    >>> ax = importance(np.array([[0.1, 0.2, 0.15], [0.5, 0.6, 0.55]]), ["a", "b"])
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['b', 'a']
-    >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     if isinstance(result, Mapping) and "importances" not in result:
         if scorer is None:
@@ -433,7 +419,6 @@ def waterfall(explanation: Explanation | np.ndarray, row: int = 0, *, output: in
         The output to plot; required when there are several.
     max_display : int, default=10
         Bars; the weakest features are summed into the last one.
-    ax : matplotlib Axes, optional
 
     Returns
     -------
@@ -441,13 +426,9 @@ def waterfall(explanation: Explanation | np.ndarray, row: int = 0, *, output: in
 
     Examples
     --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> import numpy as np
-    >>> from xplain_fast import plots
-    >>> ax = plots.waterfall(np.array([[0.5, -2.0, 1.0]]), feature_names=["a", "b", "c"])
+    >>> ax = waterfall(np.array([[0.5, -2.0, 1.0]]), feature_names=["a", "b", "c"])
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['b', 'c', 'a']
-    >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     exp = _explanation(explanation, output, feature_names=feature_names)
     labels, contributions, base, total = _row_contributions(exp, row, max_display)
@@ -475,13 +456,8 @@ def force(explanation: Explanation | np.ndarray, row: int = 0, *, output: int | 
 
     Parameters
     ----------
-    explanation : Explanation or ndarray of shape (n, M) or (n, M, K)
-    row : int, default=0
-    output : int, optional
-        The output to plot; required when there are several.
-    max_display : int, default=10
-        Segments; the weakest features are summed into one.
-    ax : matplotlib Axes, optional
+    explanation, row, output, max_display, feature_names, ax
+        As in :func:`waterfall` (``max_display`` segments, the weakest features summed into one).
 
     Returns
     -------
@@ -489,13 +465,9 @@ def force(explanation: Explanation | np.ndarray, row: int = 0, *, output: int | 
 
     Examples
     --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> import numpy as np
-    >>> from xplain_fast import plots
-    >>> ax = plots.force(np.array([[0.5, -2.0, 1.0]]), feature_names=["a", "b", "c"])
+    >>> ax = force(np.array([[0.5, -2.0, 1.0]]), feature_names=["a", "b", "c"])
     >>> len(ax.patches)
     3
-    >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     exp = _explanation(explanation, output, feature_names=feature_names)
     labels, contributions, base, total = _row_contributions(exp, row, max_display)
@@ -552,7 +524,6 @@ def scatter(explanation: Explanation | np.ndarray, feature: int | str, *, intera
         The output to plot; required when there are several.
     max_points : int, default=2000
         Rows drawn at most (a seeded sample, noted on the figure).
-    ax : matplotlib Axes, optional
 
     Returns
     -------
@@ -560,14 +531,10 @@ def scatter(explanation: Explanation | np.ndarray, feature: int | str, *, intera
 
     Examples
     --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> import numpy as np
-    >>> from xplain_fast import plots
     >>> X = np.random.default_rng(0).normal(size=(40, 2))
-    >>> ax = plots.scatter(X * 2, "a", data=X, feature_names=["a", "b"], color="b")
+    >>> ax = scatter(X * 2, "a", data=X, feature_names=["a", "b"], color="b")
     >>> ax.get_xlabel(), ax.figure.axes[-1].get_ylabel()
     ('a', 'b')
-    >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     exp = _explanation(explanation, output, feature_names=feature_names, data=data)
     if exp.data is None:
@@ -625,7 +592,6 @@ def interaction_heatmap(interactions: np.ndarray, feature_names: Sequence[str] |
         The output to plot; required when there are several.
     max_display : int, default=10
         Features shown (the strongest by total mean |interaction|).
-    ax : matplotlib Axes, optional
 
     Returns
     -------
@@ -633,13 +599,9 @@ def interaction_heatmap(interactions: np.ndarray, feature_names: Sequence[str] |
 
     Examples
     --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> import numpy as np
-    >>> from xplain_fast import plots
-    >>> ax = plots.interaction_heatmap(np.random.default_rng(0).normal(size=(20, 3, 3)), ["a", "b", "c"])
+    >>> ax = interaction_heatmap(np.random.default_rng(0).normal(size=(20, 3, 3)), ["a", "b", "c"])
     >>> ax.images[0].get_array().shape
     (3, 3)
-    >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     inter = np.asarray(interactions, dtype=np.float64)
     if inter.ndim == 4:
@@ -688,7 +650,6 @@ def saliency_map(attributions: np.ndarray, image: np.ndarray | None = None, *, s
     shape : (int, int), optional
         The image shape of flat attributions.
     cmap : str, default="RdBu_r"
-    ax : matplotlib Axes, optional
 
     Returns
     -------
@@ -696,13 +657,9 @@ def saliency_map(attributions: np.ndarray, image: np.ndarray | None = None, *, s
 
     Examples
     --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> import numpy as np
-    >>> from xplain_fast import plots
-    >>> ax = plots.saliency_map(np.arange(64.0) - 32, shape=(8, 8))
+    >>> ax = saliency_map(np.arange(64.0) - 32, shape=(8, 8))
     >>> ax.images[-1].get_clim()
     (-32.0, 32.0)
-    >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     values = np.asarray(attributions, dtype=np.float64)
     if shape is not None:
