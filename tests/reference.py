@@ -32,14 +32,55 @@ def goes_left(forest: Forest, node: int, x: float) -> bool:
     elif rule == NAN_OR_ZERO_DEFAULT and abs(x) <= float(np.float32(1e-35)):
         return bool(forest.default_left[node])
     if forest.cat_offset is not None and forest.cat_offset[node] >= 0:
-        if not (0 <= x < 2**31):
+        # LightGBM casts to int first (categorical_truncation): values in (-1, 0) are category 0
+        valid = x > -1.0 if forest.categorical_truncation else x >= 0.0
+        if not valid or not x < 2**31:
             return False
-        code = int(x)
+        code = int(x)  # truncates toward zero
         if code // 32 >= forest.cat_words[node]:
             return False
         return bool((int(forest.cat_bits[forest.cat_offset[node] + code // 32]) >> (code % 32)) & 1)
     thr = forest.threshold[node]
     return x < thr if forest.decision == "<" else x <= thr
+
+
+def goes_left_rows(forest: Forest, nodes: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """:func:`goes_left` for many (node, value) pairs at once, the same cases as NumPy masks."""
+    x = np.asarray(x, dtype=np.float64)
+    if forest.float32_input:
+        x = x.astype(np.float32).astype(np.float64)
+    rule = np.zeros(len(nodes), dtype=np.int64) if forest.missing_rule is None else forest.missing_rule[nodes]
+    default = forest.default_left[nodes].astype(bool)
+    nan = np.isnan(x)
+    x = np.where(nan & (rule == NAN_AS_ZERO), 0.0, x)
+    take_default = (nan & (rule != NAN_AS_ZERO)) | (
+        ~nan & (rule == NAN_OR_ZERO_DEFAULT) & (np.abs(x) <= float(np.float32(1e-35))))
+    threshold = forest.threshold[nodes]
+    with np.errstate(invalid="ignore"):
+        left = x < threshold if forest.decision == "<" else x <= threshold
+    if forest.cat_offset is not None:
+        for i in np.flatnonzero(forest.cat_offset[nodes] >= 0):
+            left[i] = goes_left(forest, int(nodes[i]), float(x[i])) if not take_default[i] else left[i]
+    return np.where(take_default, default, left)
+
+
+def predict_rows(forest: Forest, X: np.ndarray) -> np.ndarray:
+    """:func:`predict_forest` with all rows walking a tree together (NumPy, for larger oracles)."""
+    X = np.asarray(X, dtype=np.float64)
+    out = np.tile(forest.base_value, (len(X), 1))
+    W = forest.value.shape[1]
+    rows = np.arange(len(X))
+    for t in range(forest.n_trees):
+        node = np.full(len(X), forest.tree_offset[t], dtype=np.int64)
+        active = forest.left[node] >= 0
+        while active.any():
+            at = node[active]
+            go = goes_left_rows(forest, at, X[rows[active], forest.feature[at]])
+            node[active] = np.where(go, forest.left[at], forest.right[at])
+            active = forest.left[node] >= 0
+        k = forest.tree_output[t]
+        out[:, k:k + W] += forest.value[node]
+    return out
 
 
 def _zero_fraction(forest: Forest, parent: int, child: int) -> float:

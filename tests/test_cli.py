@@ -354,6 +354,10 @@ def test_console_script_and_module(files, tmp_path):
     """The installed console script and ``python -m xplain_fast``: version, help, a mistake."""
     version = subprocess.run([sys.executable, "-m", "xplain_fast", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.strip() == f"xplain-fast {xf.__version__}"
+    import importlib.metadata
+
+    # the version is written once (the package's __version__); the installed metadata reads it from there
+    assert importlib.metadata.version("xplain-fast") == xf.__version__
     for command in ("explain", "importance", "saliency", "demo"):
         shown = subprocess.run([sys.executable, "-m", "xplain_fast", command, "--help"], capture_output=True, text=True)
         assert shown.returncode == 0 and "example" in shown.stdout

@@ -6,10 +6,15 @@ import pickle
 
 import numpy as np
 import pytest
-from reference import predict_forest, random_forest
+from helpers import rows_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import goes_left, predict_forest, predict_rows, random_forest
 from sklearn_models import fitted
+from strategies import forests
 
 import xplain_fast as xf
+from xplain_fast.forest import concatenate_trees
 
 
 def test_save_load_round_trip(tmp_path):
@@ -94,3 +99,26 @@ def test_inf_is_compared_like_any_number():
     rows[::2, 0] = np.inf
     rows[1::2, 1] = -np.inf
     np.testing.assert_allclose(forest.predict(rows), predict_forest(forest, rows)[:, 0], atol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(forest=forests(), seed=st.integers(0, 2**16))
+def test_predict_matches_the_reference_walk_on_drawn_forests(forest, seed):
+    X = rows_for(forest, np.random.default_rng(seed), 12)
+    X[::3, 0] = -0.5  # a category code in (-1, 0): category 0 only where LightGBM truncates
+    expected = predict_forest(forest, X)
+    np.testing.assert_array_equal(predict_rows(forest, X), expected)
+    np.testing.assert_array_equal(forest.predict(X).reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("truncation", [False, True])
+def test_categorical_truncation_in_the_core_and_the_reference(truncation):
+    """Category 0 goes left; -0.5 is category 0 only when the value is truncated to int first."""
+    forest = concatenate_trees(
+        [{"left": [1, -1, -1], "right": [2, -1, -1], "feature": [0, 0, 0], "threshold": [0.0] * 3,
+          "default_left": [0, 0, 0], "value": [0.0, 1.0, 2.0], "cover": [2.0, 1, 1], "categories": {0: [0]}}],
+        base_value=[0.0], n_features=1, categorical_truncation=truncation)
+    X = np.array([[-0.5], [0.0], [0.7], [-1.0], [1.0], [np.nan]])
+    expected = [1.0 if truncation else 2.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+    assert forest.predict(X).tolist() == expected
+    assert [1.0 if goes_left(forest, 0, x) else 2.0 for x in X[:, 0]] == expected

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import rows_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import brute_force_interactions, random_forest
 from sklearn_models import fitted
-from test_treeshap import rows_for
 
 import xplain_fast as xf
 

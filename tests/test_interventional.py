@@ -7,10 +7,10 @@ from functools import partial
 
 import numpy as np
 import pytest
+from helpers import rows_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import brute_force_interventional_interactions, brute_force_interventional_shap, random_forest
-from test_treeshap import rows_for
 
 import xplain_fast as xf
 from xplain_fast import _core
@@ -252,7 +252,6 @@ def test_interaction_values_subsets_threads_and_refits():
 
 
 # -- the shap package ------------------------------------------------------------------------
-shap = pytest.importorskip("shap")
 
 # shap has two implementations of interventional SHAP values. Its Exact explainer with an
 # Independent masker over the whole background enumerates every coalition and evaluates the model
@@ -308,6 +307,7 @@ def sklearn_models():
 
 @pytest.mark.parametrize("name", list(sklearn_models()))
 def test_matches_shap_on_sklearn_models(name):
+    shap = pytest.importorskip("shap")
     model, target = sklearn_models()[name]
     X, y, c = continuous_data()
     model.fit(X, y if target == "y" else c)
@@ -335,6 +335,7 @@ def xgboost_model_with_nans(objective):
 
 @pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logistic"])
 def test_matches_shap_on_xgboost_with_nans(objective):
+    shap = pytest.importorskip("shap")
     model, X, target = xgboost_model_with_nans(objective)
     background, rows = X[:50], X[100:140]
     labels = target[100:140].astype(float)
@@ -353,6 +354,7 @@ def test_matches_shap_on_xgboost_with_nans(objective):
 
 
 def test_matches_shap_on_lightgbm():
+    shap = pytest.importorskip("shap")
     pytest.importorskip("xplain_fast.models.lightgbm")
     lgb = pytest.importorskip("lightgbm")
     X, y, _ = continuous_data(nan=True)
@@ -367,6 +369,7 @@ def test_matches_shap_on_lightgbm():
 
 def shap_exact_interventional(predict, background, rows):
     """shap's exact Shapley values of ``predict`` under the independent (interventional) masker."""
+    shap = pytest.importorskip("shap")
     masker = shap.maskers.Independent(background, max_samples=len(background))
     return shap.explainers.Exact(predict, masker)(rows).values
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# every test in this file loads a CatBoost model: without catboost the whole file skips
 catboost = pytest.importorskip("catboost")
 
 import xplain_fast as xf  # noqa: E402

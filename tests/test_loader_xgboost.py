@@ -6,13 +6,14 @@ import dataclasses
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import xplain_fast as xf
 from xplain_fast.models import xgboost as xgb_loader
 
+# every test in this file loads an XGBoost model: without xgboost the whole file skips
 xgb = pytest.importorskip("xgboost")
-pd = pytest.importorskip("pandas")
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The C++ permutation engine on random forests of every node kind, against a naive oracle.
 
-The oracle permutes the columns of a copy of X and predicts it with Forest.predict (the plain
-tree-by-tree routing of cpp/include/xplain/predict.hpp), then scores with NumPy. The engine's
+The oracle permutes the columns of a copy of X and predicts it with the reference walk of
+tests/reference.py (plain Python, independent of the C++ core), then scores with NumPy. The engine's
 re-routing (intervals, branch-free lanes with and without NaN, the general walk for categorical
 splits and zero-as-missing rules, tree chunks, task blocks) must give the same scores.
 """
@@ -17,10 +17,11 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import rows_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import random_forest
-from test_treeshap import rows_for
+from reference import predict_rows, random_forest
+from strategies import forests
 
 from xplain_fast import _core
 
@@ -45,7 +46,8 @@ def engine_scores(forest, X, y, perms, groups, *, n_jobs=1, task_memory_bytes=25
 
 
 def naive_score(forest, X, y):
-    raw = forest.predict(X)
+    raw = predict_rows(forest, X)
+    raw = raw[:, 0] if forest.n_outputs == 1 else raw
     if forest.n_outputs == 1:
         return -np.mean((y - raw) ** 2)
     p = np.exp(raw - raw.max(axis=1, keepdims=True))
@@ -99,6 +101,22 @@ def test_engine_matches_naive_permutations(seed, n_features, n_trees, max_nodes,
     groups = [np.array([j]) for j in range(n_features)]
     if n_features > 1:
         groups.append(rng.choice(n_features, size=2, replace=False))
+    baseline, permuted = engine_scores(forest, X, y, perms, groups)
+    expected_baseline, expected = naive_scores(forest, X, y, perms, groups)
+    np.testing.assert_allclose(baseline, expected_baseline, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(permuted, expected, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(forest=forests(max_trees=5, max_nodes=31, max_outputs=3), seed=st.integers(0, 2**16),
+       n_repeats=st.integers(1, 9))
+def test_engine_matches_naive_permutations_on_drawn_forests(forest, seed, n_repeats):
+    """As above, on forests drawn node by node, so that a failure shrinks to a minimal forest."""
+    rng = np.random.default_rng(seed)
+    X = rows_for(forest, rng, 30)
+    y = rng.integers(0, forest.n_outputs, len(X)).astype(float) if forest.n_outputs > 1 else rng.normal(size=len(X))
+    perms = np.array([rng.permutation(len(X)) for _ in range(n_repeats)], dtype=np.int64)
+    groups = [np.array([j]) for j in range(forest.n_features)] + [np.arange(forest.n_features)]
     baseline, permuted = engine_scores(forest, X, y, perms, groups)
     expected_baseline, expected = naive_scores(forest, X, y, perms, groups)
     np.testing.assert_allclose(baseline, expected_baseline, rtol=1e-12, atol=1e-12)

@@ -6,25 +6,13 @@ import pickle
 
 import numpy as np
 import pytest
+from helpers import rows_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import brute_force_shap, classic_tree_shap, predict_forest, random_forest
+from strategies import forests
 
 import xplain_fast as xf
-
-
-def rows_for(forest: xf.Forest, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Random rows with NaNs, zeros, category-like integers and values exactly on thresholds."""
-    X = np.round(rng.normal(size=(n, forest.n_features)), 1)
-    X[rng.random(X.shape) < 0.15] = np.nan
-    X[rng.random(X.shape) < 0.1] = 0.0
-    X[rng.random(X.shape) < 0.1] = rng.integers(0, 6)
-    internal = np.flatnonzero(forest.left >= 0)
-    for r in range(n):
-        if internal.size and rng.random() < 0.5:
-            node = rng.choice(internal)
-            X[r, forest.feature[node]] = forest.threshold[node]
-    return X
 
 
 def phi_of(forest: xf.Forest, X: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
@@ -185,3 +173,14 @@ def test_accepts_any_real_dtype_layout_and_frames():
     np.testing.assert_array_equal(ex.shap_values(pl.DataFrame(X, schema=list("abc"))), base)
     np.testing.assert_allclose(ex.shap_values(X.astype(np.float32)), ex.shap_values(X.astype(np.float32).astype(float)))
 
+
+
+@settings(max_examples=80, deadline=None)
+@given(forest=forests(), seed=st.integers(0, 2**16))
+def test_matches_brute_force_on_drawn_forests(forest, seed):
+    """The same oracle on forests drawn node by node, so a failure shrinks to a minimal forest."""
+    X = rows_for(forest, np.random.default_rng(seed), 3)
+    phi = phi_of(forest, X)
+    for r, x in enumerate(X):
+        expected_phi, _ = brute_force_shap(forest, x)
+        np.testing.assert_allclose(phi[r], expected_phi, rtol=0, atol=1e-10)

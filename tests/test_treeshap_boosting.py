@@ -42,11 +42,11 @@ def check_against(model, X: np.ndarray, contrib: np.ndarray, atol: float) -> Non
 
 
 # -- XGBoost ----------------------------------------------------------------------------------
-xgboost = pytest.importorskip("xgboost")
 
 
 @pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logistic", "multi:softprob", "count:poisson"])
 def test_xgboost_pred_contribs(objective):
+    xgboost = pytest.importorskip("xgboost")
     X, y, classes = make_data()
     target = {"reg:squarederror": y, "binary:logistic": classes > 0, "multi:softprob": classes,
               "count:poisson": np.exp(y / 4)}[objective]
@@ -59,6 +59,7 @@ def test_xgboost_pred_contribs(objective):
 
 
 def test_xgboost_categorical_pred_contribs():
+    xgboost = pytest.importorskip("xgboost")
     pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(1)
     n = 600
@@ -118,6 +119,7 @@ def test_catboost_shap_values(loss):
 
 # -- every library: additivity and thread invariance ---------------------------------------
 def boosted_models():
+    xgboost = pytest.importorskip("xgboost")
     X, y, classes = make_data()
     yield "xgboost", xgboost.XGBClassifier(n_estimators=20, max_depth=6, nthread=1).fit(X, classes), X
     catboost = pytest.importorskip("catboost")

@@ -99,3 +99,11 @@ def check_rows(X: Any, n_features: int | None = None, *, name: str = "X") -> np.
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
     return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def check_fitted(estimator: Any, attribute: str) -> None:
+    """Raise scikit-learn's NotFittedError (a ValueError) unless ``fit`` has set ``attribute``."""
+    if not hasattr(estimator, attribute):
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit() first")

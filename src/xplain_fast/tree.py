@@ -6,15 +6,16 @@ import os
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from . import _core
-from ._validation import check_n_jobs, check_rows, feature_names_of
+from ._validation import check_fitted, check_n_jobs, check_rows, feature_names_of
 from .explanation import Explanation
 from .forest import Forest
 from .models import to_forest
 
 
-class TreeExplainer:
+class TreeExplainer(BaseEstimator):
     """Exact SHAP values of tree ensembles (scikit-learn, XGBoost, LightGBM, CatBoost).
 
     Parameters
@@ -155,8 +156,7 @@ class TreeExplainer:
 
     # -- helpers ------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "forest_"):
-            raise ValueError("this TreeExplainer is not fitted yet; call fit() first")
+        check_fitted(self, "forest_")
 
     def _rows(self, X: Any, name: str = "X") -> np.ndarray:
         """X as float64 rows in the model's column order (frames are matched by name)."""

@@ -107,3 +107,41 @@ def _library_of_file(path: str | os.PathLike) -> str:
         return "lightgbm"
     raise ValueError(f"cannot tell which library saved {name!r}: expected an XGBoost .json/.ubj, a LightGBM "
                      "text model, a CatBoost .cbm/.json or an xplain-fast .npz file")
+
+
+def is_tree_model(model: Any) -> bool:
+    """Whether the model is (or ends in) a tree or tree ensemble, loadable or not.
+
+    Used to refuse explanations that say nothing about trees (gradients of a piecewise-constant
+    function); ensembles of trees that no loader reads (bagging, AdaBoost) count too.
+    """
+    if isinstance(model, Forest):
+        return True
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and steps:  # a Pipeline: its last step decides
+        return is_tree_model(steps[-1][1])
+    package = type(model).__module__.split(".")[0]
+    if package in _LOADER_MODULES and package != "sklearn":
+        return True  # everything those libraries fit is a tree ensemble
+    if package == "sklearn" and (hasattr(model, "tree_") or hasattr(model, "_predictors")):
+        return True  # a fitted decision tree; _predictors: HistGradientBoosting
+    # Ensembles: a list of members, or an array of them (GradientBoosting: one per stage and class).
+    members = getattr(model, "estimators_", None)
+    if members is None:
+        return False
+    members = members.ravel() if hasattr(members, "ravel") else members
+    return any(is_tree_model(member) for member in members)
+
+
+def library_version(source: str) -> dict[str, str]:
+    """{package: version} of the library a Forest's ``source`` names, where it is installed.
+
+    scikit-learn Forests name their estimator class instead; their library is always installed.
+    """
+    package = source.lower()
+    if package not in _LOADER_MODULES or package == "sklearn":
+        return {}
+    try:
+        return {package: importlib.import_module(package).__version__}
+    except ImportError:
+        return {}

@@ -337,15 +337,11 @@ def _provenance(forest: Any, random_state: int, threads: int) -> dict[str, Any]:
     import sklearn
 
     from .. import __version__
+    from ..models import library_version
 
     versions = {"xplain_fast": __version__, "python": platform.python_version(), "numpy": np.__version__,
                 "scikit-learn": sklearn.__version__}
-    library = (forest.source or "").lower()
-    if library in ("xgboost", "lightgbm", "catboost"):
-        try:
-            versions[library] = __import__(library).__version__
-        except ImportError:
-            pass
+    versions.update(library_version(forest.source))
     return {
         **versions,
         "model hash (sha256 of the Forest)": _forest_hash(forest),

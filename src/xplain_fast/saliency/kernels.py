@@ -32,6 +32,8 @@ LINK_LOGISTIC = 1  # sigmoid(sign * score[column]); binary classifiers and multi
 LINK_SOFTMAX = 2  # softmax(scores)[column]
 LINK_OVR = 3  # sigmoid(score[column]) / sum_k sigmoid(score[k]) (one-vs-rest normalisation)
 LINK_EXP = 4  # exp(sign * score[column]): MLPRegressor(loss="poisson")
+LINKS = {"identity": LINK_IDENTITY, "logistic": LINK_LOGISTIC, "softmax": LINK_SOFTMAX, "ovr": LINK_OVR,
+         "exp": LINK_EXP}
 
 # Statistics over the group of points that belongs to one row.
 WEIGHTED_SUM, WEIGHTED_SQUARES, WEIGHTED_VARIANCE = 0, 1, 2

@@ -8,11 +8,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
-from .._validation import check_n_jobs, check_rows, feature_names_of
+from .._validation import check_fitted, check_n_jobs, check_rows, feature_names_of
 from . import kernels
-from .models import GradientSource, make_gradient_source
+from .gradients import GradientSource, make_gradient_source
 
 METHODS = (
     "gradient",
@@ -101,7 +102,7 @@ def _check_finite(X: np.ndarray, name: str) -> None:
         )
 
 
-class GradientSaliency:
+class GradientSaliency(BaseEstimator):
     """Gradient-based attributions of a differentiable model, in batches with Numba kernels.
 
     Parameters
@@ -350,8 +351,7 @@ class GradientSaliency:
         delta : ndarray of shape (n,)
             Only with ``return_convergence_delta=True``.
         """
-        if not hasattr(self, "_source"):
-            raise ValueError("this GradientSaliency is not fitted yet; call fit() first")
+        check_fitted(self, "_source")
         if return_convergence_delta and self.method != "integrated_gradients":
             raise ValueError(
                 "return_convergence_delta applies to method='integrated_gradients' only"

@@ -1,8 +1,8 @@
 """Gradient sources: where the gradient of the explained output comes from.
 
-* :class:`DenseNetwork` - analytic gradients of scikit-learn MLPs and linear models (a linear model
-  is a network without hidden layers), optionally behind StandardScaler/MinMaxScaler steps, which
-  are folded into the first layer (the chain rule through an affine map).
+* :class:`DenseNetwork` - analytic gradients of a dense network, read from the model by
+  :func:`xplain_fast.models.networks.to_network` (MLPs, linear models, and their scalers, which are
+  folded into the first layer: the chain rule through an affine map).
 * :class:`FiniteDifferences` - central differences of any other model or callable, all 2*M perturbed
   copies of a chunk of rows in one call.
 * Tree models are refused with a pointer to TreeExplainer.
@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..models import is_tree_model
+from ..models.networks import Network, to_network
 from . import kernels
 
 # Floats handed to a model in one finite-difference call: bounds memory for wide inputs.
@@ -117,32 +119,25 @@ class DenseNetwork(GradientSource):
     # The kernels call BLAS from inside their parallel loops: BLAS must stay single-threaded then.
     nested_blas = True
 
-    def __init__(
-        self,
-        weights: list[np.ndarray],
-        biases: list[np.ndarray],
-        activation: str,
-        link: int,
-        *,
-        is_classifier: bool,
-        classes: np.ndarray | None,
-        n_targets: int,
-    ) -> None:
+    def __init__(self, network: Network) -> None:
         # The kernels' layout: every weight matrix flattened in C order, one after the other, the
         # biases likewise, and the layer widths. These are copies, so a later refit of the model
         # does not change a fitted explainer.
+        weights = network.weights
         self.sizes = np.array([weights[0].shape[0], *(w.shape[1] for w in weights)], dtype=np.int64)
         self.weights = np.concatenate([np.ravel(w) for w in weights]).astype(np.float64)
-        self.biases = np.concatenate([np.ravel(b) for b in biases]).astype(np.float64)
-        self.activation = kernels.ACTIVATIONS[activation]
-        self.link = link
-        self.is_classifier = is_classifier
-        self.classes = classes
-        self.n_targets = n_targets
+        self.biases = np.concatenate([np.ravel(b) for b in network.biases]).astype(np.float64)
+        self.activation = kernels.ACTIVATIONS[network.activation]
+        self.link = kernels.LINKS[network.link]
+        self.is_classifier = network.is_classifier
+        self.classes = network.classes
+        self.n_targets = network.n_targets
         self.n_features = int(self.sizes[0])
-        self.single_score_binary = is_classifier and n_targets == 2 and self.sizes[-1] == 1
+        self.single_score_binary = self.is_classifier and self.n_targets == 2 and self.sizes[-1] == 1
+        if network.input_scale is not None:
+            self._fold_input_map(network.input_scale, network.input_shift)
 
-    def fold_input_map(self, scale: np.ndarray, shift: np.ndarray) -> None:
+    def _fold_input_map(self, scale: np.ndarray, shift: np.ndarray) -> None:
         """Make the network take x where it took ``x * scale + shift`` (a scaler before it)."""
         # (x * scale + shift) @ W + b = x @ (scale W) + (shift @ W + b)
         n_in, n_out = self.sizes[0], self.sizes[1]
@@ -271,30 +266,6 @@ class FiniteDifferences(GradientSource):
         return out
 
 
-def is_tree_model(model: Any) -> bool:
-    """Whether the model is (or ends in) a tree or tree ensemble."""
-    from sklearn.pipeline import Pipeline
-
-    from ..forest import Forest
-
-    if isinstance(model, Pipeline):
-        return is_tree_model(model.steps[-1][1])
-    if isinstance(model, Forest):
-        return True
-    if type(model).__module__.split(".")[0] in ("xgboost", "lightgbm", "catboost"):
-        return True
-    if hasattr(model, "tree_") or hasattr(
-        model, "_predictors"
-    ):  # _predictors: HistGradientBoosting
-        return True
-    # Ensembles: a list of members, or an array of them (GradientBoosting: one per stage and class).
-    members = getattr(model, "estimators_", None)
-    if members is None:
-        return False
-    members = members.ravel() if isinstance(members, np.ndarray) else members
-    return any(is_tree_model(member) for member in members)
-
-
 def make_gradient_source(
     model: Any, *, output: str, feature_scale: np.ndarray | None
 ) -> GradientSource:
@@ -340,9 +311,9 @@ def make_gradient_source(
             f"output='probability' needs a classifier; {type(model).__name__} is not one: "
             "use output='raw'"
         )
-    network = _dense_network(model, output)
-    if network is not None:
-        return network
+    network = to_network(model, output)
+    if network is not None and network.activation in kernels.ACTIVATIONS and network.link in kernels.LINKS:
+        return DenseNetwork(network)
     if output == "probability":
         method = "predict_proba"
     elif classifier:
@@ -380,113 +351,3 @@ def _model_function(model: Any, method: str) -> Callable[[np.ndarray], Any]:
         return bound(pd.DataFrame(X, columns=names))
 
     return call
-
-
-def _dense_network(model: Any, output: str) -> DenseNetwork | None:
-    """The model as a DenseNetwork, or None where it has no analytic source here."""
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
-
-    if not isinstance(model, Pipeline):
-        return _network_of_estimator(model, output)
-    *transforms, (_, final) = model.steps
-    network = _network_of_estimator(final, output)
-    if network is None:
-        return None
-    # Compose the scalers into one per-feature affine map x -> x * scale + shift.
-    scale = np.ones(network.n_features)
-    shift = np.zeros(network.n_features)
-    for _, step in transforms:
-        if step is None or step == "passthrough":
-            continue
-        if isinstance(step, StandardScaler):
-            # mean_ is learned even with with_mean=False; only the flags say what transform does
-            a = 1.0 / step.scale_ if step.with_std else np.ones(network.n_features)
-            c = -step.mean_ * a if step.with_mean else np.zeros(network.n_features)
-        elif isinstance(step, MinMaxScaler) and not step.clip:
-            a, c = step.scale_, step.min_
-        else:  # clipping or any other transform: not affine
-            return None
-        scale, shift = scale * a, shift * a + c
-    network.fold_input_map(scale, shift)
-    return network
-
-
-def _network_of_estimator(model: Any, output: str) -> DenseNetwork | None:
-    from sklearn import linear_model, svm
-    from sklearn.base import is_classifier
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-
-    if isinstance(model, (MLPClassifier, MLPRegressor)):
-        return _mlp_network(model, output)
-    # Models whose raw output is exactly X @ coef_.T + intercept_.
-    linear_types = (
-        linear_model.LinearRegression, linear_model.Ridge, linear_model.RidgeCV,
-        linear_model.Lasso, linear_model.LassoCV, linear_model.ElasticNet,
-        linear_model.ElasticNetCV, linear_model.SGDRegressor, linear_model.HuberRegressor,
-        linear_model.BayesianRidge, linear_model.LogisticRegression,
-        linear_model.LogisticRegressionCV, linear_model.SGDClassifier,
-        linear_model.RidgeClassifier, linear_model.RidgeClassifierCV, svm.LinearSVC, svm.LinearSVR,
-    )  # fmt: skip
-    if not isinstance(model, linear_types):
-        return None
-    coef = model.coef_
-    coef = np.atleast_2d(
-        coef.toarray() if hasattr(coef, "toarray") else np.asarray(coef, dtype=np.float64)
-    )
-    n_scores = coef.shape[0]
-    intercept = np.broadcast_to(np.asarray(model.intercept_, dtype=np.float64), (n_scores,))
-    classifier = is_classifier(model)
-    classes = np.asarray(model.classes_) if classifier else None
-    n_targets = len(classes) if classifier else n_scores
-    link = kernels.LINK_IDENTITY
-    if output == "probability":
-        if isinstance(model, (linear_model.LogisticRegression, linear_model.LogisticRegressionCV)):
-            link = kernels.LINK_LOGISTIC if n_scores == 1 else kernels.LINK_SOFTMAX
-        elif isinstance(model, linear_model.SGDClassifier) and model.loss == "log_loss":
-            link = kernels.LINK_LOGISTIC if n_scores == 1 else kernels.LINK_OVR
-        else:  # modified_huber's clipped probabilities, or none: left to the model's predict_proba
-            return None
-    return DenseNetwork(
-        [coef.T],
-        [intercept],
-        "identity",
-        link,
-        is_classifier=classifier,
-        classes=classes,
-        n_targets=n_targets,
-    )
-
-
-def _mlp_network(model: Any, output: str) -> DenseNetwork | None:
-    from sklearn.neural_network import MLPClassifier
-
-    links = {
-        "identity": kernels.LINK_IDENTITY,
-        "logistic": kernels.LINK_LOGISTIC,
-        "softmax": kernels.LINK_SOFTMAX,
-        "exp": kernels.LINK_EXP,
-    }
-    if model.activation not in kernels.ACTIVATIONS or model.out_activation_ not in links:
-        return None  # an activation added to scikit-learn after this code: finite differences
-    classifier = isinstance(model, MLPClassifier)
-    classes = np.asarray(model.classes_) if classifier else None
-    if not classifier:
-        n_targets = model.n_outputs_
-    elif model.n_outputs_ == 1:  # binary: one logistic unit scores class 1
-        n_targets = 2
-    else:  # multiclass (softmax) or multilabel (one logistic unit per label)
-        n_targets = model.n_outputs_
-    # A regressor's explained output is its prediction (for loss="poisson": exp of the last layer);
-    # a classifier's is its score unless probabilities are asked for.
-    explain_link = output == "probability" or not classifier
-    link = links[model.out_activation_] if explain_link else kernels.LINK_IDENTITY
-    return DenseNetwork(
-        list(model.coefs_),
-        list(model.intercepts_),
-        model.activation,
-        link,
-        is_classifier=classifier,
-        classes=classes,
-        n_targets=n_targets,
-    )
