@@ -163,12 +163,8 @@ def beeswarm(explanation: Explanation | np.ndarray, *, output: int | None = None
     ----------
     explanation : Explanation or ndarray of shape (n, M) or (n, M, K)
         The SHAP values (with ``data`` and ``feature_names`` for an array).
-    output : int, optional
-        The output to plot; required when there are several.
     max_display : int, default=10
         Rows of the plot; the weakest features beyond it are summed into one row (``show_rest``).
-    max_points : int, default=2000
-        Rows drawn at most (a seeded sample, noted on the figure).
 
     Returns
     -------
@@ -240,8 +236,6 @@ def bar(explanation: Explanation | np.ndarray, *, output: int | None = None, max
     Parameters
     ----------
     explanation : Explanation or ndarray of shape (n, M) or (n, M, K)
-    output : int, optional
-        The output to plot; required when there are several.
     max_display : int, default=10
         Bars per cohort; the others are summed into one bar (``show_rest``).
     cohorts : array-like of shape (n,), optional
@@ -296,8 +290,6 @@ def heatmap(explanation: Explanation | np.ndarray, *, output: int | None = None,
     Parameters
     ----------
     explanation : Explanation or ndarray of shape (n, M) or (n, M, K)
-    output : int, optional
-        The output to plot; required when there are several.
     max_display : int, default=10
         Features shown; the others are summed into one row.
     max_rows : int, default=500
@@ -415,14 +407,13 @@ def waterfall(explanation: Explanation | np.ndarray, row: int = 0, *, output: in
     ----------
     explanation : Explanation or ndarray of shape (n, M) or (n, M, K)
     row : int, default=0
-    output : int, optional
-        The output to plot; required when there are several.
     max_display : int, default=10
         Bars; the weakest features are summed into the last one.
 
     Returns
     -------
     matplotlib.axes.Axes
+        The bars run from the base value E[f(X)] to the row's output f(x).
 
     Examples
     --------
@@ -520,10 +511,6 @@ def scatter(explanation: Explanation | np.ndarray, feature: int | str, *, intera
         the feature with the largest mean |interaction| with ``feature``.
     color : "auto", int, str or None, default="auto"
         The colouring feature; "auto" without interaction values means no colour.
-    output : int, optional
-        The output to plot; required when there are several.
-    max_points : int, default=2000
-        Rows drawn at most (a seeded sample, noted on the figure).
 
     Returns
     -------
@@ -588,8 +575,6 @@ def interaction_heatmap(interactions: np.ndarray, feature_names: Sequence[str] |
     interactions : ndarray of shape (n, M, M) or (n, M, M, K)
         From :meth:`xplain_fast.TreeExplainer.shap_interaction_values`.
     feature_names : list of str, optional
-    output : int, optional
-        The output to plot; required when there are several.
     max_display : int, default=10
         Features shown (the strongest by total mean |interaction|).
 

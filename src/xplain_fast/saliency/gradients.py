@@ -75,15 +75,8 @@ class GradientSource:
         """Gradient of the explained scalar at every point, shape (m, M)."""
         raise NotImplementedError
 
-    def path_gradients(
-        self,
-        X: np.ndarray,
-        baseline: np.ndarray,
-        columns: np.ndarray,
-        signs: np.ndarray,
-        alphas: np.ndarray,
-        weights: np.ndarray,
-    ) -> np.ndarray:
+    def path_gradients(self, X: np.ndarray, baseline: np.ndarray, columns: np.ndarray, signs: np.ndarray,
+                       alphas: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``sum_s weights[s] * gradient(b + alphas[s] * (x - b))`` per row x, shape (n, M)."""
         n, m = X.shape
         n_steps = len(alphas)
@@ -181,15 +174,8 @@ class DenseNetwork(GradientSource):
     def gradients(self, points: np.ndarray, columns: np.ndarray, signs: np.ndarray) -> np.ndarray:
         return self._at_points(points, columns, signs, True)[0]
 
-    def path_gradients(
-        self,
-        X: np.ndarray,
-        baseline: np.ndarray,
-        columns: np.ndarray,
-        signs: np.ndarray,
-        alphas: np.ndarray,
-        weights: np.ndarray,
-    ) -> np.ndarray:
+    def path_gradients(self, X: np.ndarray, baseline: np.ndarray, columns: np.ndarray, signs: np.ndarray,
+                       alphas: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return self._pass(X, baseline, columns, signs, alphas, weights, True)[0]
 
 

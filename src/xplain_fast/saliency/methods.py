@@ -267,20 +267,14 @@ class GradientSaliency(BaseEstimator):
             raise ValueError(f"unknown rule {self.rule!r}; choose one of {', '.join(RULES)}")
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown output {self.output!r}; choose 'raw' or 'probability'")
-        trapezoid = self.rule == "riemann_trapezoid"
-        _check_int(
-            self.n_steps,
-            "n_steps",
-            2 if trapezoid else 1,
-            " (the trapezoid rule needs both ends)" if trapezoid else "",
-        )
-        vargrad = self.method == "vargrad"
-        _check_int(
-            self.n_samples,
-            "n_samples",
-            2 if vargrad else 1,
-            " (a variance needs two samples)" if vargrad else "",
-        )
+        if self.rule == "riemann_trapezoid":
+            _check_int(self.n_steps, "n_steps", 2, " (the trapezoid rule needs both ends)")
+        else:
+            _check_int(self.n_steps, "n_steps", 1)
+        if self.method == "vargrad":
+            _check_int(self.n_samples, "n_samples", 2, " (a variance needs two samples)")
+        else:
+            _check_int(self.n_samples, "n_samples", 1)
         if self.batch_size is not None:
             _check_int(self.batch_size, "batch_size", 1)
         if (
@@ -492,29 +486,14 @@ class GradientSaliency(BaseEstimator):
         kernels.add_noise(X, noise, row_scale, feature_scale)
 
 
-def saliency(
-    model: Any,
-    X: Any,
-    method: str = "integrated_gradients",
-    *,
-    n_steps: int = 64,
-    rule: str = "gauss_legendre",
-    baseline: Any = None,
-    target: Any = None,
-    output: str = "raw",
-    absolute: bool = False,
-    n_samples: int = 50,
-    noise_level: float = 0.15,
-    X_background: Any = None,
-    batch_size: int | None = None,
-    n_jobs: int | None = None,
-    random_state: Any = None,
-    return_convergence_delta: bool = False,
-) -> Any:
+def saliency(model: Any, X: Any, method: str = "integrated_gradients", *, X_background: Any = None,
+             return_convergence_delta: bool = False, **params: Any) -> Any:
     """Gradient-based attributions in one call.
 
-    Equivalent to ``GradientSaliency(model, method, ...).fit(X_background).attribute(X, ...)``;
-    see :class:`GradientSaliency` for the parameters.
+    Equivalent to ``GradientSaliency(model, method, **params).fit(X_background).attribute(X, ...)``;
+    ``params`` are :class:`GradientSaliency`'s (``n_steps``, ``rule``, ``baseline``, ``target``,
+    ``output``, ``absolute``, ``n_samples``, ``noise_level``, ``batch_size``, ``n_jobs``,
+    ``random_state``); an unknown one is a TypeError.
 
     Examples
     --------
@@ -525,21 +504,5 @@ def saliency(
     array([[1., 2., 3.],
            [1., 2., 3.]])
     """
-    explainer = GradientSaliency(
-        model,
-        method,
-        n_steps=n_steps,
-        rule=rule,
-        baseline=baseline,
-        target=target,
-        output=output,
-        absolute=absolute,
-        n_samples=n_samples,
-        noise_level=noise_level,
-        batch_size=batch_size,
-        n_jobs=n_jobs,
-        random_state=random_state,
-    )
-    return explainer.fit(X_background).attribute(
-        X, return_convergence_delta=return_convergence_delta
-    )
+    explainer = GradientSaliency(model, method, **params)
+    return explainer.fit(X_background).attribute(X, return_convergence_delta=return_convergence_delta)
