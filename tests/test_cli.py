@@ -245,8 +245,30 @@ def test_importance_of_a_model_file_and_groups(files, xgb_classifier, tmp_path, 
         np.testing.assert_allclose(repeats, expected[scorer].importances, rtol=0, atol=1e-7)
 
 
-def test_importance_refuses_a_forest_file_it_cannot_score(files, capsys):
-    status, _, err = run("importance", files["forest"], files["csv"], "--target", "label", capsys=capsys)
+def test_importance_of_a_forest_file_of_a_random_forest_classifier(files, tmp_path, capsys):
+    out = tmp_path / "importance.csv"
+    status, _, err = run("importance", files["forest"], files["csv"], "--target", "label", "--scoring",
+                         "accuracy,neg_log_loss", "--random-state", 3, "-o", out, capsys=capsys)
+    assert status == 0, err
+    table = pd.read_csv(out)
+    frame = files["frame"]
+    # the file's averaged class probabilities score as the pickled estimator itself does
+    expected = xf.permutation_importance(joblib.load(files["rf"]), frame[FEATURES], frame["label"],
+                                         scoring=["accuracy", "neg_log_loss"], random_state=3)
+    for scorer in ("accuracy", "neg_log_loss"):
+        repeats = table.loc[table["scoring"] == scorer, [f"repeat_{r}" for r in range(5)]].to_numpy()
+        np.testing.assert_allclose(repeats, expected[scorer].importances, rtol=0, atol=1e-12)
+
+
+def test_importance_refuses_a_forest_file_it_cannot_score(files, tmp_path, capsys):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    frame = files["frame"]
+    # the exponential loss turns the score into a probability by no link the Forest knows
+    model = GradientBoostingClassifier(loss="exponential", n_estimators=5, random_state=0)
+    path = tmp_path / "exponential.npz"
+    xf.to_forest(model.fit(frame[FEATURES].fillna(0), frame["label"])).save(path)
+    status, _, err = run("importance", path, files["csv"], "--target", "label", capsys=capsys)
     assert status == 1 and "pass the pickled estimator" in err
 
 

@@ -22,7 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import xplain_fast as xf
-from xplain_fast import permutation as perm_module
+from xplain_fast.permutation import _api as perm_api
+from xplain_fast.permutation import _native as perm_native
 
 REGRESSION_METRICS = [
     "r2",
@@ -157,7 +158,7 @@ def test_native_path_is_used_for_trees(models, data, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the generic path ran")
 
-    monkeypatch.setattr(perm_module, "_generic_scores", fail)
+    monkeypatch.setattr(perm_api, "generic_scores", fail)
     xf.permutation_importance(
         model, data["X"], y, scoring=BINARY_METRICS, n_repeats=2, random_state=0
     )
@@ -459,7 +460,7 @@ def test_task_blocks_and_repeat_units_change_nothing(models, data, monkeypatch):
         for key in whole:
             np.testing.assert_array_equal(single[key].importances[0], whole[key].importances[j])
     # raw sums for one unit at a time: many blocks, each re-indexing the trees
-    monkeypatch.setattr(perm_module, "_NATIVE_TASK_BYTES", 1)
+    monkeypatch.setattr(perm_native, "_NATIVE_TASK_BYTES", 1)
     blocked = xf.permutation_importance(model, data["X"], y, **kw)
     for key in whole:
         np.testing.assert_array_equal(blocked[key].importances, whole[key].importances)

@@ -4,6 +4,7 @@ from .explanation import Explanation
 from .forest import Forest
 from .models import to_forest
 from .permutation import PermutationImportance, permutation_importance
+from .report import report
 from .saliency import GradientSaliency, saliency
 from .tree import TreeExplainer, shap_values
 
@@ -14,6 +15,7 @@ __all__ = [
     "PermutationImportance",
     "TreeExplainer",
     "permutation_importance",
+    "report",
     "saliency",
     "shap_values",
     "to_forest",

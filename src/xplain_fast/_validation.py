@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,15 +19,6 @@ def check_n_jobs(n_jobs: int | None) -> int:
     if n_jobs < 0:
         return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
     return int(n_jobs)
-
-
-# Names that XGBoost, LightGBM and scikit-learn make up when a model was trained without any.
-_GENERATED_NAME = re.compile(r"^(Column_|f|x|feature_?)\d+$")
-
-
-def names_are_generated(names: Sequence[str]) -> bool:
-    """Whether every name is a placeholder such as ``f0`` or ``Column_3`` (so columns match by position)."""
-    return all(_GENERATED_NAME.match(n) for n in names)
 
 
 def feature_names_of(X: Any) -> list[str] | None:

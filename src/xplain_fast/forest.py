@@ -22,6 +22,9 @@ NAN_DEFAULT = 0  # NaN follows default_left
 NAN_AS_ZERO = 1  # NaN is replaced by 0.0, then compared (LightGBM missing_type=None)
 NAN_OR_ZERO_DEFAULT = 2  # NaN and |x| <= float32(1e-35) follow default_left (LightGBM missing_type=Zero)
 
+#: How a classifier's class follows from the outputs (see Forest); None: no known rule.
+CLASS_RULES = ("argmax", "raw_positive", "raw_non_negative", None)
+
 _ARRAYS = {
     "left": np.int32,
     "right": np.int32,
@@ -37,6 +40,7 @@ _ARRAYS = {
 _OPTIONAL_ARRAYS = {
     "missing_rule": np.uint8,
     "gain": np.float64,
+    "summed_value": np.float64,
     "cat_offset": np.int64,
     "cat_words": np.int32,
     "cat_bits": np.uint32,
@@ -59,6 +63,21 @@ class Forest:
     ``default_left``, anything else (negative, too large, non-finite) goes right. With
     ``categorical_truncation`` (LightGBM, which casts the value to int first) values in (-1, 0) are
     category 0.
+
+    The facts an algorithm needs about the source library are fields the loader fills, so that no
+    code outside :mod:`xplain_fast.models` asks which library trained the model:
+
+    - ``float32_output``: the library sums its raw output in float32 (XGBoost), so float64 round-off
+      below that precision carries no meaning;
+    - ``summed_value`` and ``divisor``: for an averaged ensemble (random forests), the leaf values
+      before averaging; the library sums them over the trees and divides the sum by ``divisor``
+      (``value`` holds the pre-divided values the explainers add up);
+    - ``class_rule``: how a classifier's class follows from the outputs: ``"argmax"`` of the
+      outputs (probabilities or their link), ``"raw_positive"`` (class 1 iff the one raw output is
+      > 0), ``"raw_non_negative"`` (>= 0), or None for regressors and where the loader knows no such
+      rule;
+    - ``feature_names``: None when the model was trained without names (a library's placeholders
+      such as ``Column_0`` are not kept), so columns then match by position.
 
     Examples
     --------
@@ -90,6 +109,10 @@ class Forest:
     cat_offset: np.ndarray | None = None
     cat_words: np.ndarray | None = None
     cat_bits: np.ndarray | None = None
+    float32_output: bool = False
+    summed_value: np.ndarray | None = None
+    divisor: float = 1.0
+    class_rule: str | None = None
     feature_names: list[str] | None = None
     source: str = ""
     _handle: Any = field(default=None, init=False, repr=False)
@@ -107,6 +130,17 @@ class Forest:
         self.n_features = int(self.n_features)
         if self.decision not in ("<", "<="):
             raise ValueError(f"decision must be '<' or '<=', got {self.decision!r}")
+        if self.class_rule not in CLASS_RULES:
+            raise ValueError(f"class_rule must be one of {CLASS_RULES}, got {self.class_rule!r}")
+        self.divisor = float(self.divisor)
+        if not (np.isfinite(self.divisor) and self.divisor > 0):
+            raise ValueError(f"divisor must be a positive number, got {self.divisor}")
+        if self.summed_value is not None:
+            if self.summed_value.size != self.value.size:
+                raise ValueError("invalid Forest: summed_value must have the shape of value")
+            self.summed_value = self.summed_value.reshape(self.value.shape)
+            if not np.all(np.isfinite(self.summed_value)):
+                raise ValueError("invalid Forest: summed_value must be finite")
         if self.feature_names is not None:
             self.feature_names = [str(n) for n in self.feature_names]
             if len(self.feature_names) != self.n_features:
@@ -188,9 +222,12 @@ class Forest:
             "link": self.link,
             "float32_input": self.float32_input,
             "categorical_truncation": self.categorical_truncation,
+            "float32_output": self.float32_output,
+            "divisor": self.divisor,
+            "class_rule": self.class_rule,
             "feature_names": self.feature_names,
             "source": self.source,
-            "format": 1,
+            "format": 2,
         }
         np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validation import check_n_jobs, check_rows, feature_names_of, names_are_generated
+from ._validation import check_n_jobs, check_rows, feature_names_of
 from .explanation import Explanation
 from .forest import Forest
 from .models import to_forest
@@ -163,12 +163,11 @@ class TreeExplainer:
         names = feature_names_of(X)
         model_names = self.forest_.feature_names
         if names is not None and model_names is not None and names != model_names:
-            if sorted(names) == sorted(model_names):
-                X = X[model_names]
-            elif not names_are_generated(model_names):
+            if sorted(names) != sorted(model_names):
                 missing = sorted(set(model_names) - set(names))[:5]
                 raise ValueError(f"{name}'s columns do not match the model's features "
                                  f"(missing e.g. {missing})")
+            X = X[model_names]
         return check_rows(X, self.forest_.n_features, name=name)
 
     def _values(self, rows: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""``xplain-fast explain``, ``importance`` and ``saliency``: model files and data files in, results out."""
+"""``xplain-fast explain``, ``importance``, ``saliency`` and ``report``: model files and data files in, results out."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from .._forest_estimator import forest_estimator
 from .._io import ResultWriter, TableReader, suffix_of
 from ..forest import Forest
 from ..models import to_forest
 from .inputs import (
     Columns,
     UsageError,
-    forest_estimator,
     load_model,
     model_features,
     progress_bar,
@@ -127,14 +127,7 @@ def run_importance(args: argparse.Namespace) -> int:
         block = reader.read_all(columns.features + [columns.target])
     if len(block) == 0:
         raise ValueError(f"{args.data} has no rows")
-    X, y = np.ascontiguousarray(block[:, :-1]), block[:, -1]
-    if getattr(estimator, "feature_names_in_", None) is not None:
-        import pandas as pd
-
-        X = pd.DataFrame(X, columns=columns.feature_names)  # the estimator checks the names it was fitted on
-    classes = getattr(estimator, "classes_", None)
-    if classes is not None and np.asarray(classes).dtype.kind in "biu":
-        y = y.astype(np.asarray(classes).dtype)  # csv labels read as floats; the classes are integers
+    X, y = _estimator_inputs(estimator, block, columns)
     groups = _read_groups(args.groups, columns.feature_names) if args.groups else None
     scoring = None if args.scoring is None else [s.strip() for s in args.scoring.split(",") if s.strip()]
     with step(f"permuting {X.shape[1]} columns x {args.n_repeats} repeats", args.quiet):
@@ -150,6 +143,21 @@ def run_importance(args: argparse.Namespace) -> int:
         labels = ["+".join(columns.feature_names[j] for j in members) for members in groups]
     _write_importance(args.output, results, labels)
     return 0
+
+
+def _estimator_inputs(estimator: Any, block: np.ndarray, columns: Columns) -> tuple[Any, np.ndarray | None]:
+    """(X, y) of a block read as features then (when there is one) the target, as the estimator takes them."""
+    has_target = columns.target is not None
+    X = np.ascontiguousarray(block[:, :-1] if has_target else block)
+    y = block[:, -1] if has_target else None
+    if getattr(estimator, "feature_names_in_", None) is not None:
+        import pandas as pd
+
+        X = pd.DataFrame(X, columns=columns.feature_names)  # the estimator checks the names it was fitted on
+    classes = getattr(estimator, "classes_", None)
+    if y is not None and classes is not None and np.asarray(classes).dtype.kind in "biu":
+        y = y.astype(np.asarray(classes).dtype)  # csv labels read as floats; the classes are integers
+    return X, y
 
 
 def _read_groups(path: str, feature_names: list[str]) -> Any:
@@ -250,3 +258,58 @@ def run_saliency(args: argparse.Namespace) -> int:
                 bar.update(len(block))
     _say_written(args, out)
     return 0
+
+
+# ------------------------------------------------------------------------------------------------
+def run_report(args: argparse.Namespace) -> int:
+    """A self-contained HTML report of MODEL on (a seeded sample of) the rows of DATA."""
+    from ..report import report
+    from ..tree import TreeExplainer
+
+    with step("loading the model", args.quiet):
+        model = load_model(args.model)
+    names, n_features = model_features(model)
+    reader = TableReader(args.data, args.chunk_rows)
+    columns = select_columns(reader, names, n_features, args.target, args.data)
+    wanted = columns.features + ([columns.target] if columns.target is not None else [])
+    with step("reading the data", args.quiet):
+        block, note = _sampled_rows(reader, wanted, args.max_rows, args.random_state, args.data)
+    estimator = forest_estimator(model, args.n_jobs) if isinstance(model, Forest) else model
+    X, y = _estimator_inputs(estimator, block, columns)
+    if args.background is None:
+        explainer = TreeExplainer(model, n_jobs=args.n_jobs)
+    else:
+        background_reader = TableReader(args.background, args.chunk_rows)
+        background_columns = select_columns(background_reader, names, n_features, None, args.background)
+        with step("reading the background rows", args.quiet):
+            background = background_reader.read_all(background_columns.features)
+        explainer = TreeExplainer(model, feature_perturbation="interventional", n_jobs=args.n_jobs)
+        explainer.fit(background)
+    with step("computing the report", args.quiet):
+        path = report(explainer, X, y, path=args.output or "report.html", estimator=estimator,
+                      output=args.output_index, max_rows=args.max_rows, interactions=not args.no_interactions,
+                      n_repeats=args.n_repeats, scoring=args.scoring, random_state=args.random_state,
+                      n_jobs=args.n_jobs, feature_names=columns.feature_names, data_note=note)
+    if not args.quiet:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _sampled_rows(reader: TableReader, columns: list[Any], max_rows: int, seed: int,
+                  path: str) -> tuple[np.ndarray, str]:
+    """At most max_rows rows (a seeded sample without replacement), read chunk by chunk."""
+    n = reader.n_rows
+    if n is None or n <= max_rows:
+        block = reader.read_all(columns)
+        if len(block) == 0:
+            raise ValueError(f"{path} has no rows")
+        return block, f"All {len(block):,} rows of {path} are explained."
+    keep = np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
+    parts, start = [], 0
+    for chunk in reader.chunks(columns):
+        lo, hi = np.searchsorted(keep, [start, start + len(chunk)])
+        parts.append(chunk[keep[lo:hi] - start])
+        start += len(chunk)
+    block = np.concatenate(parts)
+    return block, (f"{len(block):,} of {n:,} rows of {path} ({100 * len(block) / n:.1f}%) are explained, "
+                   f"drawn without replacement with seed {seed}.")

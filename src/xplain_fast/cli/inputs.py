@@ -9,11 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-
 from .._io import TableReader
-from .._validation import names_are_generated
 from ..forest import Forest
 from ..models import to_forest
 
@@ -43,6 +39,11 @@ def model_features(model: Any) -> tuple[list[str] | None, int | None]:
     """(feature names or None, feature count or None) of a Forest or a fitted estimator."""
     if isinstance(model, Forest):
         return model.feature_names, model.n_features
+    try:  # a tree model's loader knows whether its names are real or the library's placeholders
+        forest = to_forest(model)
+        return forest.feature_names, forest.n_features
+    except (TypeError, ValueError):
+        pass
     names = getattr(model, "feature_names_in_", None)
     count = getattr(model, "n_features_in_", None)
     return (None if names is None else [str(n) for n in names]), (None if count is None else int(count))
@@ -63,8 +64,8 @@ def select_columns(reader: TableReader, model_names: Sequence[str] | None, n_fea
     """Match a data file's columns to the model's features.
 
     Columns are taken by name where the file has all the model's feature names; otherwise, for a
-    model without names or with placeholder names (``f0``, ``Column_3``), every column but the
-    target, in file order, must be one feature each.
+    model trained without names, every column but the target, in file order, must be one feature
+    each.
     """
     if reader.columns is None:  # .npy: positions only
         positions = list(range(reader.n_columns))
@@ -86,8 +87,7 @@ def select_columns(reader: TableReader, model_names: Sequence[str] | None, n_fea
             if target in model_names:
                 raise UsageError(f"--target {target!r} is one of the model's features")
             return Columns(list(model_names), list(model_names), True, target)
-        if not names_are_generated(model_names):
-            raise ValueError(f"{path} lacks {len(missing)} of the model's features: {_shorten(missing)}")
+        raise ValueError(f"{path} lacks {len(missing)} of the model's features: {_shorten(missing)}")
     features = [c for c in reader.columns if c != target]
     _check_count(len(features), n_features, path)
     return Columns(features, features, False, target)
@@ -125,57 +125,3 @@ def step(description: str, quiet: bool) -> Iterator[None]:
     with progress_bar(quiet, total=1, desc=description, bar_format="{desc}... {elapsed}") as bar:
         yield
         bar.update(1)
-
-
-# ------------------------------------------------------------------------------------------------
-# a Forest as a fitted estimator (permutation importance of model files)
-# ------------------------------------------------------------------------------------------------
-def forest_estimator(forest: Forest, n_jobs: int | None) -> BaseEstimator:
-    """A fitted scikit-learn estimator that predicts with ``forest`` (classes are 0..K-1).
-
-    Model files carry no estimator object; permutation importance scores predictions, so the
-    Forest's raw output is turned into what scikit-learn's scorers expect: values for regressors,
-    probabilities through the model's link for classifiers.
-    """
-    if forest.link in ("identity", "exp") and forest.n_outputs == 1:
-        return _ForestRegressor(forest, n_jobs)
-    if forest.link in ("logistic", "softmax"):
-        return _ForestClassifier(forest, n_jobs)
-    raise ValueError(f"permutation importance of a model file with link {forest.link!r} and "
-                     f"{forest.n_outputs} outputs is not supported; pass the pickled estimator instead")
-
-
-class _ForestModel(BaseEstimator):
-    def __init__(self, forest: Forest, n_jobs: int | None = None) -> None:
-        self.forest = forest
-        self.n_jobs = n_jobs
-        self.n_features_in_ = forest.n_features
-
-    def fit(self, X: Any, y: Any = None) -> _ForestModel:  # already fitted: the file is the model
-        return self
-
-    def _raw(self, X: Any) -> np.ndarray:
-        return self.forest.predict(X, n_jobs=self.n_jobs)
-
-
-class _ForestRegressor(RegressorMixin, _ForestModel):
-    def predict(self, X: Any) -> np.ndarray:
-        raw = self._raw(X)
-        return np.exp(raw) if self.forest.link == "exp" else raw
-
-
-class _ForestClassifier(ClassifierMixin, _ForestModel):
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.arange(max(2, self.forest.n_outputs))
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        raw = self._raw(X)
-        if self.forest.link == "logistic":
-            p = 1.0 / (1.0 + np.exp(-raw))
-            return np.column_stack([1.0 - p, p])
-        shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -389,13 +389,15 @@ def to_forest(model: Any) -> Forest:
     names = getattr(model, "feature_names_", None)
     if names is not None:
         n_features = max(n_features, len(names))
+    link = _link(model, data, n_dims)
     return concatenate_trees(
         trees,
         base_value=base_value,
         n_features=n_features,
         decision="<=",
         float32_input=True,
-        link=_link(model, data, n_dims),
+        link=link,
+        class_rule="argmax" if link in ("logistic", "softmax") else None,
         feature_names=_feature_names(model, data, n_features),
         source="catboost",
     )

@@ -79,22 +79,27 @@ def to_forest(model: Any, *, num_iteration: int | None = None) -> Forest:
     if not trees:
         raise ValueError("the LightGBM model has no trees")
     per_iteration = int(header.get("num_tree_per_iteration", header.get("num_class", "1")))
-    scale = 1.0
-    if "average_output" in header:
-        scale = 1.0 / (len(trees) // per_iteration)
     n_features = booster.num_feature()
     nodes = _parse_trees(trees, n_features)
+    arrays = _forest_arrays(nodes, _preorder(nodes))
+    if "average_output" in header:  # random forest mode: LightGBM sums the trees, then divides
+        divisor = len(trees) // per_iteration
+        arrays["summed_value"] = arrays["value"]
+        arrays["value"] = arrays["summed_value"] * (1.0 / divisor)
+        arrays["divisor"] = divisor
     names = booster.feature_name()
+    link = _link(header.get("objective", ""))
     return Forest(
-        **_forest_arrays(nodes, _preorder(nodes), scale),
+        **arrays,
         tree_output=np.arange(len(trees)) % per_iteration,
         base_value=np.zeros(per_iteration),
         n_features=n_features,
         decision="<=",
         float32_input=False,
         categorical_truncation=True,  # LightGBM casts a categorical value to int before the lookup
-        link=_link(header.get("objective", "")),
-        feature_names=names if names else None,
+        link=link,
+        class_rule="argmax" if link in ("logistic", "softmax") else None,
+        feature_names=None if not names or names == _placeholder_names(n_features) else names,
         source="lightgbm",
     )
 
@@ -478,8 +483,13 @@ def _levels(nodes: _Trees, n_nodes: int) -> list[np.ndarray]:
     return levels
 
 
-def _forest_arrays(nodes: _Trees, position: np.ndarray, scale: float) -> dict[str, np.ndarray]:
-    """The Forest's node arrays, with ``scale`` applied to the leaf values."""
+def _placeholder_names(n_features: int) -> list[str]:
+    """The names LightGBM gives the columns of a model trained without any."""
+    return [f"Column_{j}" for j in range(n_features)]
+
+
+def _forest_arrays(nodes: _Trees, position: np.ndarray) -> dict[str, np.ndarray]:
+    """The Forest's node arrays."""
     n_internal = nodes.left.size
     n_nodes = position.size
     internal, leaf = position[:n_internal], position[n_internal:]
@@ -504,7 +514,7 @@ def _forest_arrays(nodes: _Trees, position: np.ndarray, scale: float) -> dict[st
     decision = nodes.decision_type[numerical]
     arrays["default_left"][internal[numerical]] = (decision & _DEFAULT_LEFT_MASK) != 0
     arrays["missing_rule"][internal[numerical]] = _MISSING_RULES[(decision >> 2) & 3]
-    arrays["value"][leaf] = nodes.leaf_value * scale
+    arrays["value"][leaf] = nodes.leaf_value
     arrays["cover"][internal] = nodes.internal_count
     arrays["cover"][leaf] = nodes.leaf_count
     arrays["gain"][internal] = nodes.gain

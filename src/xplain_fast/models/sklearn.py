@@ -92,6 +92,7 @@ def _single_tree(model: BaseDecisionTree) -> Forest:
         base_value=np.zeros(value.shape[1]),
         n_features=_n_features(model),
         float32_input=True,
+        class_rule="argmax" if is_classifier else None,  # the outputs are class probabilities
         feature_names=_names(model),
         source=type(model).__name__,
     )
@@ -103,29 +104,20 @@ def _forest_tree_values(model: Any) -> list[np.ndarray]:
     return [_class_value(est) if is_classifier else _regression_value(est) for est in model.estimators_]
 
 
-def summed_forest_values(model: Any) -> tuple[np.ndarray, float]:
-    """Per-node values of a random or extra-trees forest to be summed, and the divisor.
-
-    scikit-learn adds its trees' outputs and divides the sum once; summing these values in tree
-    order and dividing by the divisor reproduces its predictions bit for bit (the Forest's own
-    values are pre-divided, which rounds differently).
-    """
-    values = _forest_tree_values(model)
-    return np.ascontiguousarray(np.concatenate(values, axis=0), dtype=np.float64), float(len(values))
-
-
 def _random_forest(model: Any) -> Forest:
     n = len(model.estimators_)
-    trees = [
-        _tree_arrays(est, value, scale=1.0 / n)
-        for est, value in zip(model.estimators_, _forest_tree_values(model), strict=True)
-    ]
+    values = _forest_tree_values(model)
+    trees = [_tree_arrays(est, value, scale=1.0 / n) for est, value in zip(model.estimators_, values, strict=True)]
     width = trees[0]["value"].shape[1]
+    # scikit-learn adds its trees' outputs and divides the sum once: keep the values it sums
     return concatenate_trees(
         trees,
         base_value=np.zeros(width),
         n_features=_n_features(model),
         float32_input=True,
+        summed_value=np.concatenate(values, axis=0),
+        divisor=n,
+        class_rule="argmax" if isinstance(model, RandomForestClassifier | ExtraTreesClassifier) else None,
         feature_names=_names(model),
         source=type(model).__name__,
     )
@@ -149,15 +141,19 @@ def _gradient_boosting(model: Any) -> Forest:
             tree["output"] = k
             trees.append(tree)
     is_classifier = isinstance(model, GradientBoostingClassifier)
-    link = "identity"
+    link, class_rule = "identity", None
     if is_classifier:
         link = "logistic" if K == 1 else "softmax"
+        # predict thresholds the raw score at 0 (argmax for several classes); the exponential
+        # loss maps the score to a probability by another function than the link above
+        class_rule = "raw_non_negative" if getattr(model, "loss", "log_loss") == "log_loss" else None
     return concatenate_trees(
         trees,
         base_value=base.reshape(-1),
         n_features=_n_features(model),
         float32_input=True,
         link=link,
+        class_rule=class_rule,
         feature_names=_names(model),
         source=type(model).__name__,
     )
@@ -187,8 +183,10 @@ def _hist_gradient_boosting(model: Any) -> Forest:
             trees.append(tree)
     K = len(model._predictors[0])
     loss = getattr(model, "loss", "")
+    class_rule = None
     if isinstance(model, HistGradientBoostingClassifier):
         link = "logistic" if K == 1 else "softmax"
+        class_rule = "raw_positive"  # predict: raw score > 0 (argmax for several classes)
     else:
         link = "exp" if loss in ("poisson", "gamma") else "identity"
     return concatenate_trees(
@@ -196,6 +194,7 @@ def _hist_gradient_boosting(model: Any) -> Forest:
         base_value=np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1),
         n_features=_n_features(model),
         link=link,
+        class_rule=class_rule,
         feature_names=_names(model),
         source=type(model).__name__,
     )
@@ -276,7 +275,7 @@ def _average_path_length(n: np.ndarray) -> np.ndarray:
 
 def _isolation_forest(model: IsolationForest) -> Forest:
     n = len(model.estimators_)
-    trees = []
+    trees, path_lengths = [], []
     for est, features in zip(model.estimators_, model.estimators_features_, strict=True):
         t = est.tree_
         depth = np.zeros(t.node_count)
@@ -286,11 +285,15 @@ def _isolation_forest(model: IsolationForest) -> Forest:
         path_length = depth + _average_path_length(t.n_node_samples)
         trees.append(_tree_arrays(est, path_length.reshape(-1, 1), scale=1.0 / n,
                                   feature_map=np.asarray(features)))
+        path_lengths.append(path_length)
     return concatenate_trees(
         trees,
         base_value=np.zeros(1),
         n_features=_n_features(model),
         float32_input=True,
+        summed_value=np.concatenate(path_lengths),  # scikit-learn sums the depths, then divides
+        divisor=n,
+        class_rule=None,
         feature_names=_names(model),
         source="IsolationForest",
     )

@@ -241,6 +241,8 @@ def _from_document(doc: dict, n_rounds: int | None, missing: float, names: list[
         decision="<",
         link=link,
         float32_input=True,
+        float32_output=True,  # XGBoost sums its trees' outputs in float32
+        class_rule="argmax" if link in ("logistic", "softmax") else None,
         feature_names=list(names) if names is not None else None,
         source="xgboost",
     )

@@ -121,6 +121,16 @@ def _activate(Z: np.ndarray, bias: np.ndarray, activation: int) -> None:
 
 
 @njit(**_SERIAL)
+def _path_points(start: np.ndarray, step: np.ndarray, alphas: np.ndarray, out: np.ndarray, first: int) -> None:
+    """One straight path: ``out[first + s] = start + alphas[s] * step`` for every step s."""
+    for s in range(alphas.shape[0]):
+        alpha = alphas[s]
+        row = out[first + s]
+        for j in range(step.shape[0]):
+            row[j] = start[j] + alpha * step[j]
+
+
+@njit(**_SERIAL)
 def _path_first_layer(
     start: np.ndarray, step: np.ndarray, alphas: np.ndarray, activation: int, out: np.ndarray
 ) -> None:
@@ -132,17 +142,10 @@ def _path_first_layer(
     straight path from ``start = b @ W + bias`` along ``step = (x - b) @ W``: two small products per
     row replace one product per step.
     """
-    n, h = step.shape
     n_steps = alphas.shape[0]
-    for i in range(n):
-        d = step[i]
-        for s in range(n_steps):
-            alpha = alphas[s]
-            row = out[i * n_steps + s]
-            for j in range(h):
-                row[j] = alpha * d[j]
-    # The bias of the first layer is start: act(alpha d + start), row by row.
-    _activate(out, start, activation)
+    for i in range(step.shape[0]):
+        _path_points(start, step[i], alphas, out, i * n_steps)
+    _activate(out, np.zeros(step.shape[1]), activation)  # the bias is already in start
 
 
 @njit(**_SERIAL)
@@ -327,25 +330,13 @@ def _backward(
 
 
 @njit(**_SERIAL)
-def _path_block(
-    X: np.ndarray,
-    baseline: np.ndarray,
-    start: np.ndarray,
-    weights: np.ndarray,
-    biases: np.ndarray,
-    sizes: np.ndarray,
-    activation: int,
-    link: int,
-    columns: np.ndarray,
-    signs: np.ndarray,
-    alphas: np.ndarray,
-    quadrature_weights: np.ndarray,
-    with_gradients: bool,
-    gradients: np.ndarray,
-    scores: np.ndarray,
-    values: np.ndarray,
-) -> None:
+def _path_block(X: np.ndarray, network: tuple, path: tuple, targets: tuple, with_gradients: bool,
+                out: tuple) -> None:
     """:func:`network_pass` on one block of rows, serially."""
+    weights, biases, sizes, activation, link = network
+    baseline, start, alphas, quadrature_weights = path
+    columns, signs = targets
+    gradients, scores, values = out
     n_rows, n_features = X.shape
     n_steps = alphas.shape[0]
     W, _ = _layer(weights, biases, sizes, 0)
@@ -378,63 +369,34 @@ def _path_block(
 
 
 # -- the network kernel: parallel over blocks of rows ---------------------------------------------
-# A network is (weights, biases, sizes): all weight matrices flattened (C order) one after the
-# other, all biases likewise, and the layer widths [M, H_1, ..., K]. One signature for every depth
-# and one kernel for every use means one compilation.
+# A network is (weights, biases, sizes, activation, link): all weight matrices flattened (C order)
+# one after the other, all biases likewise, the layer widths [M, H_1, ..., K], and the codes of the
+# hidden activation and of the output link. One signature for every depth and one kernel for every
+# use means one compilation.
 
 
 @njit(**_KERNEL)
-def network_pass(
-    X: np.ndarray,
-    baseline: np.ndarray,
-    start: np.ndarray,
-    weights: np.ndarray,
-    biases: np.ndarray,
-    sizes: np.ndarray,
-    activation: int,
-    link: int,
-    columns: np.ndarray,
-    signs: np.ndarray,
-    alphas: np.ndarray,
-    quadrature_weights: np.ndarray,
-    rows_per_block: int,
-    with_gradients: bool,
-    gradients: np.ndarray,
-    scores: np.ndarray,
-    values: np.ndarray,
-) -> None:
+def network_pass(X: np.ndarray, network: tuple, path: tuple, targets: tuple, rows_per_block: int,
+                 with_gradients: bool, out: tuple) -> None:
     """A network along the straight path from the baseline b to every row x of X (n, M).
 
-    Writes ``gradients[i] = sum_s w_s grad f(b + alphas[s] (x_i - b))`` (if ``with_gradients``),
-    and the raw scores (n, K) and explained values (n,) at each path's last point. With
+    ``path = (b, start, alphas, quadrature_weights)`` with ``start = b @ W_0 + bias_0`` (see
+    :func:`_path_first_layer`); ``targets = (columns, signs)`` (n,) pick the explained output of
+    each row (see :func:`_link`); ``out = (gradients, scores, values)``. Writes
+    ``gradients[i] = sum_s w_s grad f(b + alphas[s] (x_i - b))`` (if ``with_gradients``), and the
+    raw scores (n, K) and explained values (n,) at each path's last point. With
     ``alphas = weights = [1]`` and b = 0 these are the gradient, scores and value at x itself.
-
-    ``start = b @ W_0 + bias_0`` (see :func:`_path_first_layer`); ``columns`` and ``signs`` (n,)
-    pick the explained output of each row (see :func:`_link`). The quadrature sum is taken on the
-    first layer's gradients, so the product back to the inputs is once per row, not per step.
+    The quadrature sum is taken on the first layer's gradients, so the product back to the inputs
+    is once per row, not per step.
     """
     n = X.shape[0]
+    columns, signs = targets
+    gradients, scores, values = out
     for block in prange((n + rows_per_block - 1) // rows_per_block):
         begin = block * rows_per_block
         end = min(n, begin + rows_per_block)
-        _path_block(
-            X[begin:end],
-            baseline,
-            start,
-            weights,
-            biases,
-            sizes,
-            activation,
-            link,
-            columns[begin:end],
-            signs[begin:end],
-            alphas,
-            quadrature_weights,
-            with_gradients,
-            gradients[begin:end],
-            scores[begin:end],
-            values[begin:end],
-        )
+        _path_block(X[begin:end], network, path, (columns[begin:end], signs[begin:end]), with_gradients,
+                    (gradients[begin:end], scores[begin:end], values[begin:end]))
 
 
 # -- elementwise kernels: parallel over rows ------------------------------------------------------
@@ -443,15 +405,9 @@ def network_pass(
 @njit(**_KERNEL)
 def interpolate(start: np.ndarray, step: np.ndarray, alphas: np.ndarray, out: np.ndarray) -> None:
     """Points on straight paths: ``out[i*S + s] = start + alphas[s] * step[i]``."""
-    n, m = step.shape
     n_steps = alphas.shape[0]
-    for i in prange(n):
-        d = step[i]
-        for s in range(n_steps):
-            alpha = alphas[s]
-            row = out[i * n_steps + s]
-            for j in range(m):
-                row[j] = start[j] + alpha * d[j]
+    for i in prange(step.shape[0]):
+        _path_points(start, step[i], alphas, out, i * n_steps)
 
 
 @njit(**_KERNEL)

@@ -165,11 +165,9 @@ class DenseNetwork(GradientSource):
         gradients = np.empty(X.shape if with_gradients else (len(X), 0))
         scores = np.empty((len(X), self.sizes[-1]))
         values = np.empty(len(X))
-        kernels.network_pass(
-            X, baseline, start, self.weights, self.biases, self.sizes, self.activation,
-            self.link, columns, signs, alphas, weights, max(1, _POINTS_PER_BLOCK // len(alphas)),
-            with_gradients, gradients, scores, values,
-        )  # fmt: skip
+        network = (self.weights, self.biases, self.sizes, self.activation, self.link)
+        kernels.network_pass(X, network, (baseline, start, alphas, weights), (columns, signs),
+                             max(1, _POINTS_PER_BLOCK // len(alphas)), with_gradients, (gradients, scores, values))
         return gradients, scores, values
 
     def _at_points(
