@@ -17,14 +17,18 @@ import math
 
 import numpy as np
 
-from xplain_fast.forest import NAN_AS_ZERO, NAN_OR_ZERO_DEFAULT, Forest, concatenate_trees
+from xplain_fast import _core
+from xplain_fast.forest import NAN_AS_ZERO, NAN_DEFAULT, NAN_OR_ZERO_DEFAULT, Forest, concatenate_trees
+
+#: every missing-value rule's stored code
+MISSING_RULE_CODES = np.array([int(rule) for rule in _core.MissingRule.__members__.values()], dtype=np.uint8)
 
 
 def goes_left(forest: Forest, node: int, x: float) -> bool:
     """The Forest split rule, written out case by case."""
     if forest.float32_input:
         x = float(np.float32(x))
-    rule = 0 if forest.missing_rule is None else int(forest.missing_rule[node])
+    rule = NAN_DEFAULT if forest.missing_rule is None else int(forest.missing_rule[node])
     if math.isnan(x):
         if rule != NAN_AS_ZERO:
             return bool(forest.default_left[node])
@@ -278,7 +282,7 @@ def random_forest(rng: np.random.Generator, *, n_features: int, n_trees: int, ma
             "output": 0 if vector_leaves else t % n_outputs,
         }
         if nan_rules:
-            tree["missing_rule"] = rng.integers(0, 3, n)
+            tree["missing_rule"] = MISSING_RULE_CODES[rng.integers(0, len(MISSING_RULE_CODES), n)]
         if categorical:
             internal = [i for i in range(n) if left[i] >= 0]
             picks = [i for i in internal if rng.random() < 0.3]

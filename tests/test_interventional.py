@@ -110,7 +110,8 @@ def test_deep_chains_match_the_per_pair_algorithm(n_features):
     background[:, :] = np.where(rng.random(background.shape) < 0.8, X[0], background)  # near x
     ex = explainer(forest, background)
     phi = ex.shap_values(X)
-    pair, base = _core.pair_shap_values(forest.handle, ex._tables, ex._background, X, None, 0, 1)
+    pair, base = _core.pair_shap_values(forest.handle, ex._tables, ex._background, X, None,
+                                       _core.OutputTransform.identity, 1)
     np.testing.assert_allclose(phi, pair, rtol=0, atol=1e-10)
     np.testing.assert_allclose(base, ex.expected_value_, rtol=0, atol=1e-12)
     np.testing.assert_allclose(phi.sum(axis=1) + ex.expected_value_, forest.predict(X), atol=1e-10)

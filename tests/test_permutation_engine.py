@@ -25,22 +25,27 @@ from strategies import forests
 
 from xplain_fast import _core
 
-NEG_MSE, NEG_LOG_LOSS = 1, 6  # PermMetric ids
-LINK_IDENTITY, LINK_SOFTMAX = 0, 3  # PermLink ids
+
+def engine_spec(forest):
+    """MSE for one output, log loss (softmax) for more."""
+    spec = _core.ScoringSpec()
+    spec.classifier = forest.n_outputs > 1
+    if spec.classifier:
+        spec.link, spec.n_classes = _core.Link.softmax, forest.n_outputs
+        spec.metrics = [_core.Metric.neg_log_loss]
+    else:
+        spec.metrics = [_core.Metric.neg_mean_squared_error]
+    return spec
 
 
-def engine_scores(forest, X, y, perms, groups, *, n_jobs=1, task_memory_bytes=256 << 20):
-    """(baseline, permuted[G, R]) from the engine: MSE for one output, log loss (softmax) for more."""
-    classifier = forest.n_outputs > 1
+def engine_scores(forest, X, y, perms, groups, *, n_jobs=1, task_memory_bytes=_core.DEFAULT_TASK_MEMORY_BYTES):
+    """(baseline, permuted[G, R]) from the engine (see engine_spec)."""
+    spec = engine_spec(forest)
     offsets = np.cumsum([0] + [len(g) for g in groups]).astype(np.int64)
+    targets = {"y_class": y.astype(np.int32)} if spec.classifier else {"y": y}
     baseline, permuted = _core.permutation_scores(
-        forest.handle, forest.value, True, X, perms, offsets, np.concatenate(groups).astype(np.int64),
-        classifier=classifier, link=LINK_SOFTMAX if classifier else LINK_IDENTITY, divisor=1.0,
-        predict_rule=0, auc_uses_raw=False, float32_output=False,
-        n_classes=forest.n_outputs if classifier else 0,
-        y=None if classifier else y, y_class=y.astype(np.int32) if classifier else None,
-        sample_weight=None, metrics=[NEG_LOG_LOSS if classifier else NEG_MSE], n_jobs=n_jobs,
-        task_memory_bytes=task_memory_bytes,
+        forest.handle, forest.value, X, perms, offsets, np.concatenate(groups).astype(np.int64), spec,
+        n_jobs=n_jobs, task_memory_bytes=task_memory_bytes, **targets,
     )
     return baseline[0], permuted[:, :, 0]
 
@@ -135,7 +140,7 @@ def test_threads_chunks_and_blocks_give_identical_bits():
     reference = engine_scores(forest, X, y, perms, groups)
     # task_memory_bytes=1: one repeat per unit, units one at a time, and the tree tables walk the
     # rows again instead of keeping the baseline pass's leaves
-    for n_jobs, task_memory_bytes in ((2, 256 << 20), (1, 1), (2, 1)):
+    for n_jobs, task_memory_bytes in ((2, _core.DEFAULT_TASK_MEMORY_BYTES), (1, 1), (2, 1)):
         baseline, permuted = engine_scores(forest, X, y, perms, groups, n_jobs=n_jobs,
                                            task_memory_bytes=task_memory_bytes)
         assert baseline == reference[0]
@@ -182,3 +187,51 @@ def scan_workload() -> np.ndarray:
             baseline, permuted = engine_scores(forest, X, y, perms[:n_repeats], groups)
             results.append(np.append(baseline, permuted.ravel()))
     return np.concatenate(results)
+
+
+def test_the_core_names_its_codes_and_checks_its_input():
+    """The enums are the core's tables (metric names are scikit-learn's scorer names); functions take
+    enum members, not integers; bad input is reported by the core's checks as ValueError."""
+    from sklearn.metrics import get_scorer_names
+
+    assert set(_core.Metric.__members__) <= set(get_scorer_names())
+    spec = _core.ScoringSpec()
+    with pytest.raises(TypeError):
+        spec.metrics = [1]
+    with pytest.raises(TypeError):
+        spec.link = 0
+    rng = np.random.default_rng(3)
+    forest = random_forest(rng, n_features=3, n_trees=2, max_nodes=9)
+    X = rows_for(forest, rng, 20)
+    y = rng.normal(size=len(X))
+    perms = np.array([rng.permutation(len(X))], dtype=np.int64)
+    offsets, columns = np.array([0, 1], dtype=np.int64), np.array([2], dtype=np.int64)
+    spec.metrics = [_core.Metric.r2]
+
+    def scores(**changes):
+        args = {"value": forest.value, "perms": perms, "group_offsets": offsets, "group_columns": columns,
+                "spec": spec, "y": y, **changes}
+        return _core.permutation_scores(forest.handle, X=X, **args)
+
+    assert scores()[1].shape == (1, 1, 1)
+    bad_spec = _core.ScoringSpec()
+    bad_spec.metrics = [_core.Metric.accuracy]
+    cases = [
+        ({"spec": bad_spec}, "accuracy needs a classifier"),
+        ({"spec": _core.ScoringSpec()}, "no metric"),
+        ({"y": y[:-1]}, "y has 19 entries, expected one per row"),
+        ({"y": None}, "a regressor needs y"),
+        ({"sample_weight": np.ones(3)}, "sample_weight has 3 entries"),
+        ({"perms": perms[:, :-1]}, "perms must be"),
+        ({"perms": perms + len(X)}, "out of range"),
+        ({"group_offsets": np.array([0], dtype=np.int64)}, "n_groups \\+ 1 >= 2"),
+        ({"group_offsets": np.array([0, 2], dtype=np.int64)}, "end at the number of group columns"),
+        ({"group_columns": np.array([3], dtype=np.int64)}, "outside \\[0, 3\\)"),
+        ({"value": forest.value[:-1]}, "value must be"),
+        ({"task_memory_bytes": 0}, "task_memory_bytes must be positive"),
+    ]
+    for changes, message in cases:
+        with pytest.raises(ValueError, match=message):
+            scores(**changes)
+    with pytest.raises(ValueError, match="accuracy needs a classifier"):
+        _core.forest_scores(forest.handle, forest.value, X, bad_spec, y=y)

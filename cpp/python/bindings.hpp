@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "xplain/forest.hpp"
+#include "xplain/names.hpp"
 #include "xplain/parallel.hpp"
 
 namespace py = pybind11;
@@ -67,6 +68,30 @@ inline carray<double> checked_rows(const py::array& X, int64_t n_features) {
     throw py::value_error("X has " + std::to_string(a.shape(1)) + " features, but the model expects " +
                           std::to_string(n_features));
   return a;
+}
+
+/// `a` as a 1-D array (its length is checked by the core), or a ValueError naming it.
+template <typename T>
+const carray<T>& one_dimensional(const carray<T>& a, const char* name) {
+  if (a.ndim() != 1) throw py::value_error(std::string(name) + " must be a 1-D array");
+  return a;
+}
+
+/// `a` as a 2-D array (its shape is checked by the core), or a ValueError naming it.
+template <typename T>
+const carray<T>& two_dimensional(const carray<T>& a, const char* name) {
+  if (a.ndim() != 2) throw py::value_error(std::string(name) + " must be a 2-D array");
+  return a;
+}
+
+/// Exports one of the core's enums with the names of its NamedValue table (the one place that
+/// names its values): functions taking the enum accept these members only, not integers.
+template <typename Enum, size_t N>
+py::enum_<Enum> bind_enum(py::module_& m, const char* name, const xplain::NamedValue<Enum> (&table)[N],
+                          const char* doc) {
+  py::enum_<Enum> e(m, name, doc);
+  for (const auto& entry : table) e.value(entry.name, entry.value);
+  return e;
 }
 
 /// Position of each feature in a requested subset (-1: not requested), from the subset's indices;

@@ -8,7 +8,13 @@
 
 namespace xplain_py {
 
-void register_interventional(py::module_& m) {
+namespace {
+
+/// InterventionalTables, its defaults and build_interventional_tables.
+void register_tables(py::module_& m) {
+  m.attr("DEFAULT_MAX_TABLE_BYTES") = xplain::kDefaultMaxTableBytes;
+  m.attr("DEFAULT_MAX_TABLE_K") = xplain::kDefaultMaxTableK;
+  m.attr("DEFAULT_TABLE_RATIO") = xplain::kDefaultTableRatio;
   py::class_<xplain::InterventionalTables>(
       m, "InterventionalTables", "Background statistics of interventional TreeSHAP for one Forest.")
       .def_property_readonly("expected_value",
@@ -31,7 +37,6 @@ void register_interventional(py::module_& m) {
         const auto& f = forest.view();
         auto rows = checked_rows(background, f.n_features);
         const int64_t n = rows.shape(0);
-        if (n < 1) throw py::value_error("the background data has no rows");
         xplain::InterventionalOptions options;
         options.max_table_bytes = max_table_bytes;
         options.max_table_k = max_table_k;
@@ -39,21 +44,60 @@ void register_interventional(py::module_& m) {
         options.statistics = statistics;
         const double* b = rows.data();
         xplain::InterventionalTables tables;
-        try {
-          // Safe without the GIL: reads the immutable forest and `rows` (owned here for the whole
-          // call) and writes only the local `tables`; workers touch no Python object.
-          run_without_gil([&] {
-            tables = xplain::build_interventional_tables(f, b, n, options, n_jobs, python_interrupt_check());
-          });
-        } catch (const std::invalid_argument& e) {
-          throw py::value_error(e.what());
-        }
+        // Safe without the GIL: reads the immutable forest and `rows` (owned here for the whole
+        // call) and writes only the local `tables`; workers touch no Python object. The core's
+        // std::invalid_argument (no rows, bad options) reaches Python as a ValueError.
+        run_without_gil([&] {
+          tables = xplain::build_interventional_tables(f, b, n, options, n_jobs, python_interrupt_check());
+        });
         return tables;
       },
-      py::arg("forest"), py::arg("background"), py::arg("max_table_bytes") = int64_t(1) << 30,
-      py::arg("max_table_k") = 16, py::arg("table_ratio") = 16.0, py::arg("n_jobs") = 1,
-      py::arg("statistics") = true,
+      py::arg("forest"), py::arg("background"), py::arg("max_table_bytes") = xplain::kDefaultMaxTableBytes,
+      py::arg("max_table_k") = xplain::kDefaultMaxTableK, py::arg("table_ratio") = xplain::kDefaultTableRatio,
+      py::arg("n_jobs") = 1, py::arg("statistics") = true,
       "Fit interventional TreeSHAP to float64 background rows (per-leaf pattern tables).");
+}
+
+/// OutputTransform and pair_shap_values.
+void register_pair(py::module_& m) {
+  bind_enum(m, "OutputTransform", xplain::kOutputTransformNames,
+            "What pair_shap_values explains: the raw margin (identity), its logistic, the logistic log loss "
+            "or the squared loss against labels y.");
+  m.def(
+      "pair_shap_values",
+      [](const ForestHandle& forest, const xplain::InterventionalTables& tables, const py::array& background,
+         const py::array& X, std::optional<carray<double>> y, xplain::OutputTransform transform, int n_jobs) {
+        const auto& f = forest.view();
+        auto rows = checked_rows(X, f.n_features);
+        auto bg = checked_rows(background, f.n_features);
+        const int64_t n = rows.shape(0), R = bg.shape(0);
+        if (y && y->size() != n) throw py::value_error("y needs one label per row of X");
+        py::array_t<double> phi({n, f.n_features});
+        py::array_t<double> base(n);
+        const double* x = rows.data();
+        const double* b = bg.data();
+        const double* yp = y ? y->data() : nullptr;
+        double* out = phi.mutable_data();
+        double* bo = base.mutable_data();
+        // Safe without the GIL: forest and tables are immutable and held by the caller; rows,
+        // background, y, phi and base are owned here for the whole call; workers write disjoint
+        // row slices of phi and base. std::invalid_argument reaches Python as a ValueError.
+        run_without_gil([&] {
+          xplain::pair_shap_values(f, tables, b, R, x, yp, n, transform, out, bo, n_jobs, python_interrupt_check());
+        });
+        return py::make_tuple(phi, base);
+      },
+      py::arg("forest"), py::arg("tables"), py::arg("background"), py::arg("X"), py::arg("y"),
+      py::arg("transform"), py::arg("n_jobs") = 1,
+      "(phi [n_rows, n_features], base [n_rows]) of a transformed one-output model, per (row, background row) "
+      "pair as the shap package defines it; transform: an OutputTransform.");
+}
+
+}  // namespace
+
+void register_interventional(py::module_& m) {
+  register_tables(m);
+  register_pair(m);
 
   m.def(
       "interventional_shap_values",
@@ -81,41 +125,6 @@ void register_interventional(py::module_& m) {
       py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("features"), py::arg("n_jobs") = 1,
       "Interventional SHAP interaction values [n_rows, n_sub, n_sub, n_outputs] (tables fitted with\n"
       "max_table_bytes=0, so that every leaf keeps its background patterns).");
-
-  m.def(
-      "pair_shap_values",
-      [](const ForestHandle& forest, const xplain::InterventionalTables& tables, const py::array& background,
-         const py::array& X, std::optional<carray<double>> y, int transform, int n_jobs) {
-        const auto& f = forest.view();
-        auto rows = checked_rows(X, f.n_features);
-        auto bg = checked_rows(background, f.n_features);
-        const int64_t n = rows.shape(0), R = bg.shape(0);
-        if (transform < 0 || transform > 3) throw py::value_error("unknown output transform");
-        if (y && y->size() != n) throw py::value_error("y needs one label per row of X");
-        py::array_t<double> phi({n, f.n_features});
-        py::array_t<double> base(n);
-        const double* x = rows.data();
-        const double* b = bg.data();
-        const double* yp = y ? y->data() : nullptr;
-        double* out = phi.mutable_data();
-        double* bo = base.mutable_data();
-        try {
-          // Safe without the GIL: forest and tables are immutable and held by the caller; rows,
-          // background, y, phi and base are owned here for the whole call; workers write disjoint
-          // row slices of phi and base.
-          run_without_gil([&] {
-            xplain::pair_shap_values(f, tables, b, R, x, yp, n, static_cast<xplain::OutputTransform>(transform), out,
-                                     bo, n_jobs, python_interrupt_check());
-          });
-        } catch (const std::invalid_argument& e) {
-          throw py::value_error(e.what());
-        }
-        return py::make_tuple(phi, base);
-      },
-      py::arg("forest"), py::arg("tables"), py::arg("background"), py::arg("X"), py::arg("y"),
-      py::arg("transform"), py::arg("n_jobs") = 1,
-      "(phi [n_rows, n_features], base [n_rows]) of a transformed one-output model, per (row, background row) "
-      "pair as the shap package defines it; transform: 1 logistic, 2 logistic log loss, 3 squared loss.");
 }
 
 }  // namespace xplain_py

@@ -1,5 +1,6 @@
 // C++-only checks of the header-only core (no Python): a hand-made forest, its predictions,
-// SHAP additivity, thread-count invariance and argument validation.
+// SHAP additivity (path-dependent and interventional), permutation scores, thread-count
+// invariance and argument validation.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -7,10 +8,22 @@
 #include <stdexcept>
 #include <vector>
 
+#include "xplain/interventional.hpp"
+#include "xplain/permutation.hpp"
 #include "xplain/predict.hpp"
 #include "xplain/treeshap.hpp"
 
 static int failures = 0;
+template <typename F>
+static bool throws_invalid_argument(F&& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument&) {
+    return true;
+  }
+  return false;
+}
+
 #define CHECK(cond)                                                   \
   do {                                                                \
     if (!(cond)) {                                                    \
@@ -59,6 +72,78 @@ int main() {
     CHECK(std::fabs(total - pred[static_cast<size_t>(r)]) < 1e-12);
   }
   CHECK(phi1 == phi2);
+
+  // Interventional: values against 30 background rows sum to prediction - mean background prediction.
+  const int64_t R = 30;
+  const auto itables = xplain::build_interventional_tables(f, X.data() + 50 * 3, R, {}, 2);
+  std::vector<double> phi3(phi1.size()), background_pred(R);
+  xplain::interventional_shap_values(f, itables, X.data(), n, phi3.data(), 2);
+  xplain::predict_raw(f, X.data() + 50 * 3, R, background_pred.data());
+  double mean_background = 0.0;
+  for (double p : background_pred) mean_background += p / R;
+  CHECK(std::fabs(itables.expected[0] - mean_background) < 1e-12);
+  for (int64_t r = 0; r < n; ++r) {
+    const double total = phi3[r * 3] + phi3[r * 3 + 1] + phi3[r * 3 + 2] + itables.expected[0];
+    CHECK(std::fabs(total - pred[static_cast<size_t>(r)]) < 1e-12);
+  }
+
+  // Permutation scores (neg MSE) against scoring the permuted rows directly; n_jobs invariant.
+  std::vector<double> y(pred);
+  for (auto& v : y) v += normal(gen);
+  std::vector<int64_t> perms(static_cast<size_t>(2 * n)), offsets{0, 1, 3}, columns{0, 1, 2};
+  for (int64_t r = 0; r < n; ++r) {
+    perms[static_cast<size_t>(r)] = r;  // the identity: the baseline score
+    perms[static_cast<size_t>(n + r)] = (r * 37 + 11) % n;
+  }
+  xplain::PermutationInput in;
+  in.value = value.data();
+  in.value_rows = 10;
+  in.value_cols = 1;
+  in.X = X.data();
+  in.n_rows = n;
+  in.perms = perms.data();
+  in.n_repeats = 2;
+  in.perm_length = n;
+  in.group_offsets = offsets.data();
+  in.group_columns = columns.data();
+  in.n_groups = 2;
+  in.n_group_columns = 3;
+  xplain::ScoringSpec spec;
+  spec.metrics = {xplain::Metric::neg_mean_squared_error};
+  spec.y = y.data();
+  spec.y_size = n;
+  std::vector<double> scores1(4), scores2(4);
+  double baseline = 0.0;
+  xplain::permutation_scores(f, in, spec, scores1.data(), &baseline, 1);
+  xplain::permutation_scores(f, in, spec, scores2.data(), nullptr, 2);
+  CHECK(scores1 == scores2);
+  CHECK(scores1[0] == baseline && scores1[2] == baseline);
+  for (int64_t g = 0; g < 2; ++g) {
+    std::vector<double> Xp(X), raw(static_cast<size_t>(n));
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t q = offsets[g]; q < offsets[g + 1]; ++q) Xp[r * 3 + columns[q]] = X[perms[n + r] * 3 + columns[q]];
+    xplain::predict_raw(f, Xp.data(), n, raw.data());
+    double expected = 0.0;
+    xplain::forest_scores(f, value.data(), 10, 1, Xp.data(), n, spec, &expected, 1);
+    CHECK(std::fabs(scores1[g * 2 + 1] - expected) < 1e-12);
+  }
+
+  // Validation: the core names what is wrong.
+  CHECK(throws_invalid_argument([&] {
+    xplain::ScoringSpec bad = spec;
+    bad.metrics = {xplain::Metric::accuracy};  // a classification metric for a regressor
+    bad.check(n, 1);
+  }));
+  CHECK(throws_invalid_argument([&] {
+    xplain::PermutationInput bad = in;
+    bad.perm_length = n - 1;
+    bad.check(f);
+  }));
+  CHECK(throws_invalid_argument([&] {
+    xplain::PermutationInput bad = in;
+    bad.n_groups = 0;
+    xplain::permutation_scores(f, bad, spec, scores1.data(), nullptr, 1);
+  }));
 
   bool threw = false;
   feature[1] = 7;  // out of range

@@ -17,13 +17,16 @@ import numpy as np
 from . import _core
 from ._validation import check_n_jobs, check_rows
 
-#: Per-node missing-value rules (mirrors ``xplain::MissingRule`` in cpp/include/xplain/forest.hpp).
-NAN_DEFAULT = 0  # NaN follows default_left
-NAN_AS_ZERO = 1  # NaN is replaced by 0.0, then compared (LightGBM missing_type=None)
-NAN_OR_ZERO_DEFAULT = 2  # NaN and |x| <= float32(1e-35) follow default_left (LightGBM missing_type=Zero)
+#: Per-node missing-value rules, the codes of ``missing_rule`` (``xplain::MissingRule`` in the core;
+#: ``int(rule)`` is the stored byte).
+NAN_DEFAULT = _core.MissingRule.nan_default  # NaN follows default_left
+NAN_AS_ZERO = _core.MissingRule.nan_as_zero  # NaN is replaced by 0.0, then compared (LightGBM missing_type=None)
+#: NaN and |x| <= float32(1e-35) follow default_left (LightGBM missing_type=Zero)
+NAN_OR_ZERO_DEFAULT = _core.MissingRule.nan_or_zero_default
 
-#: How a classifier's class follows from the outputs (see Forest); None: no known rule.
-CLASS_RULES = ("argmax", "raw_positive", "raw_non_negative", None)
+#: How a classifier's class follows from the outputs (see Forest; the core's PredictRule names);
+#: None: no known rule.
+CLASS_RULES = (*_core.PredictRule.__members__, None)
 
 _ARRAYS = {
     "left": np.int32,

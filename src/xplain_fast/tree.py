@@ -74,9 +74,9 @@ class TreeExplainer(BaseEstimator):
     """
 
     # Private knobs of the interventional tables (tests force the per-pattern fallback with them).
-    _max_table_bytes: int = 1 << 30
-    _max_table_k: int = 16
-    _table_ratio: float = 16.0
+    _max_table_bytes: int = _core.DEFAULT_MAX_TABLE_BYTES
+    _max_table_k: int = _core.DEFAULT_MAX_TABLE_K
+    _table_ratio: float = _core.DEFAULT_TABLE_RATIO
 
     def __init__(self, model: Any, *, feature_perturbation: str = "tree_path_dependent",
                  model_output: str = "raw", n_jobs: int | None = None) -> None:
@@ -197,7 +197,8 @@ class TreeExplainer(BaseEstimator):
             raise ValueError("y is only used with model_output='log_loss', "
                              f"not {self.model_output!r}")
         phi, base = _core.pair_shap_values(self.forest_.handle, self._tables, self._background,
-                                           rows, labels, _TRANSFORM_CODES[self._transform], n_jobs)
+                                           rows, labels, _core.OutputTransform.__members__[self._transform],
+                                           n_jobs)
         return phi[:, :, None], base[:, None]
 
     def _output(self, rows: np.ndarray, y: Any) -> np.ndarray:
@@ -370,9 +371,6 @@ class TreeExplainer(BaseEstimator):
         self.__dict__.update(state)
         if "forest_" in state:
             self._build_tables()
-
-
-_TRANSFORM_CODES = {"identity": 0, "logistic": 1, "logistic_nlogloss": 2, "squared_loss": 3}
 
 
 def _transform_for(forest: Forest, model_output: str) -> str:

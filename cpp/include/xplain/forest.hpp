@@ -8,14 +8,19 @@
 #include <string>
 #include <vector>
 
+#include "names.hpp"
+
 namespace xplain {
 
-/// How a node treats a missing value (NaN) and zeros, per node.
+/// How a node treats a missing value (NaN) and zeros: the codes of ForestView::missing_rule
+/// (a plain enum: the codes are stored as bytes).
 enum MissingRule : uint8_t {
   kNaNDefault = 0,      ///< NaN follows default_left; everything else is compared.
   kNaNAsZero = 1,       ///< NaN is replaced by 0.0 and compared (LightGBM missing_type=None).
   kNaNOrZeroDefault = 2 ///< NaN and |x| <= float(1e-35) follow default_left (LightGBM missing_type=Zero).
 };
+inline constexpr NamedValue<MissingRule> kMissingRuleNames[] = {
+    {"nan_default", kNaNDefault}, {"nan_as_zero", kNaNAsZero}, {"nan_or_zero_default", kNaNOrZeroDefault}};
 
 /// Non-owning view of an ensemble. Node indices in left/right are global (over all trees);
 /// a leaf has left == -1. Tree t owns nodes [tree_offset[t], tree_offset[t+1]) and its root is
@@ -40,6 +45,7 @@ struct ForestView {
   const int64_t* cat_offset = nullptr;    ///< [n_nodes] or null (no categorical splits)
   const int32_t* cat_words = nullptr;     ///< [n_nodes]
   const uint32_t* cat_bits = nullptr;
+  int64_t n_cat_bits = 0;                 ///< words in cat_bits
   int64_t n_nodes = 0;
   int64_t n_trees = 0;
   int64_t n_features = 0;
@@ -65,6 +71,10 @@ struct ForestView {
       if (tree_output[t] < 0 || tree_output[t] + value_width > n_outputs)
         fail("tree_output of tree " + std::to_string(t) + " is out of range");
       for (int64_t n = begin; n < end; ++n) {
+        if (missing_rule && !is_listed(kMissingRuleNames, static_cast<MissingRule>(missing_rule[n])))
+          fail("node " + std::to_string(n) + " has the unknown missing-value rule " + std::to_string(missing_rule[n]));
+        if (cat_offset && cat_offset[n] >= 0 && (cat_words[n] < 0 || cat_offset[n] + cat_words[n] > n_cat_bits))
+          fail("categorical bitset of node " + std::to_string(n) + " is out of range");
         if (left[n] < 0) continue;
         // Children strictly after their parent: guarantees termination and a topological order.
         if (left[n] <= n || left[n] >= end || right[n] <= n || right[n] >= end)

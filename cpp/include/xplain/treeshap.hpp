@@ -10,7 +10,8 @@
 // so a tree costs O(nodes * points) per row instead of O(leaves * depth^2). A feature that repeats
 // on a path is merged: the deeper edge divides out the earlier factor and subtracts the earlier
 // edge's weight, so each leaf is credited once per unique feature with the merged (z, o).
-// Rows are processed in blocks of kShapBlock so the inner loops run across rows in SIMD lanes.
+// Rows are processed in blocks of kShapBlock so the inner loops run across rows in SIMD lanes
+// (the walk of row_blocks.hpp).
 #pragma once
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 
 #include "forest.hpp"
 #include "parallel.hpp"
+#include "row_blocks.hpp"
 
 namespace xplain {
 
@@ -75,83 +77,140 @@ struct PathShapTables {
   int32_t max_points = 1;
 };
 
+namespace detail {
+
+/// Appends tree t's nodes, in the preorder `order`, to T's per-node arrays: source, tree-local
+/// children, parents, and the feature of the edge into each node (the parent's split).
+inline void append_tree_nodes(const ForestView& forest, int64_t t, const std::vector<int64_t>& order, PathShapTables& T) {
+  const int64_t root = forest.tree_offset[t];
+  const int64_t N = static_cast<int64_t>(order.size());
+  const int64_t base = T.node_begin.back();
+  std::vector<int32_t> local_of(static_cast<size_t>(forest.tree_offset[t + 1] - root), -1);
+  for (int64_t i = 0; i < N; ++i) local_of[static_cast<size_t>(order[i] - root)] = static_cast<int32_t>(i);
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t n = order[i];
+    const bool leaf = forest.left[n] < 0;
+    T.parent.push_back(-1);
+    T.depth.push_back(0);
+    T.prev_same.push_back(-1);
+    T.edge_feature.push_back(-1);
+    T.is_left_child.push_back(0);
+    T.left.push_back(leaf ? -1 : local_of[static_cast<size_t>(forest.left[n] - root)]);
+    T.right.push_back(leaf ? -1 : local_of[static_cast<size_t>(forest.right[n] - root)]);
+    T.source.push_back(n);
+  }
+  // parent links from child links
+  for (int64_t i = 0; i < N; ++i) {
+    const int32_t l = T.left[base + i], r = T.right[base + i];
+    if (l >= 0) {
+      T.parent[base + l] = static_cast<int32_t>(i);
+      T.parent[base + r] = static_cast<int32_t>(i);
+      T.is_left_child[base + l] = 1;
+      const int32_t f = forest.feature[order[i]];
+      T.edge_feature[base + l] = f;
+      T.edge_feature[base + r] = f;
+    }
+  }
+}
+
+/// Merges repeated features along tree t's paths (appended at `base`): each edge's nearest
+/// ancestor edge on the same feature (prev_same), depths, and the merged zero fractions
+/// z_merged[i] (product of the cover ratios of node i's feature on its path). Adds the tree's
+/// expected value (cover-weighted leaf values) to T.expected; returns the most unique features
+/// on a root-to-leaf path.
+inline int32_t merge_paths(const ForestView& forest, int64_t t, const std::vector<int64_t>& order, PathShapTables& T,
+                           std::vector<double>& z_merged) {
+  const int64_t root = forest.tree_offset[t], W = forest.value_width;
+  const int64_t N = static_cast<int64_t>(order.size());
+  const int64_t base = T.node_begin.back();
+  z_merged.assign(static_cast<size_t>(N), 1.0);
+  std::vector<double> z_path(static_cast<size_t>(N), 1.0);
+  std::vector<int32_t> unique_count(static_cast<size_t>(N), 0);
+  int32_t k_max = 0;
+  std::vector<double> expected_acc(static_cast<size_t>(W), 0.0);
+  for (int64_t i = 1; i < N; ++i) {
+    const int32_t par = T.parent[base + i], f = T.edge_feature[base + i];
+    int32_t a = par;
+    while (a > 0 && T.edge_feature[base + a] != f) a = T.parent[base + a];
+    const int32_t prev = a > 0 ? a : -1;
+    T.prev_same[base + i] = prev;
+    T.depth[base + i] = T.depth[base + par] + 1;
+    T.max_depth = std::max<int64_t>(T.max_depth, T.depth[base + i]);
+    const double cp = forest.cover[order[par]];
+    const double z_raw = cp > 0.0 ? forest.cover[order[i]] / cp : 0.5;
+    z_path[i] = z_path[par] * z_raw;
+    z_merged[i] = prev >= 0 ? z_merged[prev] * z_raw : z_raw;
+    unique_count[i] = unique_count[par] + (prev < 0 ? 1 : 0);
+    if (forest.left[order[i]] < 0) {
+      k_max = std::max(k_max, unique_count[i]);
+      const double* v = forest.value + order[i] * W;
+      for (int64_t c = 0; c < W; ++c) expected_acc[static_cast<size_t>(c)] += z_path[i] * v[c];
+    }
+  }
+  if (N == 1) {
+    const double* v = forest.value + root * W;
+    for (int64_t c = 0; c < W; ++c) expected_acc[static_cast<size_t>(c)] += v[c];
+  }
+  for (int64_t c = 0; c < W; ++c)
+    T.expected[static_cast<size_t>(forest.tree_output[t] + c)] += expected_acc[static_cast<size_t>(c)];
+  return k_max;
+}
+
+/// The per-point tables (r**, k**, u1, u0) of the N nodes appended at `base`, for the quadrature
+/// nodes q and weights w (P points), from tb on.
+inline void fill_point_tables(PathShapTables& T, int64_t base, int64_t N, int64_t tb, const std::vector<double>& q,
+                              const std::vector<double>& w, const std::vector<double>& z_merged) {
+  const int32_t P = static_cast<int32_t>(q.size());
+  for (int64_t i = 1; i < N; ++i) {
+    const int32_t prev = T.prev_same[base + i];
+    const double zi = z_merged[i];
+    for (int32_t p = 0; p < P; ++p) {
+      const size_t e = static_cast<size_t>(tb + i * P + p);
+      const double A = q[p] + (1.0 - q[p]) * zi, B = (1.0 - q[p]) * zi;
+      T.u1[e] = (1.0 - zi) / A;
+      T.u0[e] = zi > 0.0 ? -1.0 / (1.0 - q[p]) : 0.0;  // o = z = 0: the factor and (o - z) vanish
+      const double c1 = w[p] * T.u1[e];
+      const double c0 = w[p] * T.u0[e];
+      if (prev < 0) {
+        T.r11[e] = A;
+        T.r10[e] = B;
+        T.k11[e] = c1;
+        T.k10[e] = c0;
+      } else {
+        const double ze = z_merged[prev];
+        const double Ae = q[p] + (1.0 - q[p]) * ze, Be = (1.0 - q[p]) * ze;
+        const double c1e = w[p] * (1.0 - ze) / Ae;
+        const double c0e = ze > 0.0 ? -w[p] / (1.0 - q[p]) : 0.0;
+        T.r11[e] = A / Ae;
+        T.r10[e] = B / Ae;
+        T.r00[e] = Be > 0.0 ? B / Be : 0.0;
+        T.k11[e] = c1 - c1e;
+        T.k10[e] = c0 - c1e;
+        T.k00[e] = c0 - c0e;
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
 /// Builds PathShapTables for `forest` (which must have passed ForestView::check()). Zero fractions
 /// are cover(child) / cover(parent); a parent with zero cover splits its weight evenly (0.5) so
 /// that no NaN can arise.
 inline PathShapTables build_path_shap_tables(const ForestView& forest) {
   PathShapTables T;
-  const int64_t K = forest.n_outputs, W = forest.value_width;
-  T.expected.assign(forest.base_value, forest.base_value + K);
+  T.expected.assign(forest.base_value, forest.base_value + forest.n_outputs);
   T.node_begin.push_back(0);
   T.table_begin.push_back(0);
   T.weight_begin.push_back(0);
-  std::vector<double> q, w;
+  std::vector<double> q, w, z_merged;
   std::vector<int64_t> stack, order;
-  std::vector<double> z_merged, z_path;
-  std::vector<int32_t> unique_count;
   for (int64_t t = 0; t < forest.n_trees; ++t) {
-    const int64_t root = forest.tree_offset[t];
     forest.preorder(t, order, stack);
     const int64_t N = static_cast<int64_t>(order.size());
     const int64_t base = T.node_begin.back();
-    std::vector<int32_t> local_of(static_cast<size_t>(forest.tree_offset[t + 1] - root), -1);
-    for (int64_t i = 0; i < N; ++i) local_of[static_cast<size_t>(order[i] - root)] = static_cast<int32_t>(i);
-    z_merged.assign(static_cast<size_t>(N), 1.0);
-    z_path.assign(static_cast<size_t>(N), 1.0);
-    unique_count.assign(static_cast<size_t>(N), 0);
-    int32_t k_max = 0;
-    std::vector<double> expected_acc(static_cast<size_t>(W), 0.0);
-    for (int64_t i = 0; i < N; ++i) {
-      const int64_t n = order[i];
-      const bool leaf = forest.left[n] < 0;
-      T.parent.push_back(-1);
-      T.depth.push_back(0);
-      T.prev_same.push_back(-1);
-      T.edge_feature.push_back(-1);
-      T.is_left_child.push_back(0);
-      T.left.push_back(leaf ? -1 : local_of[static_cast<size_t>(forest.left[n] - root)]);
-      T.right.push_back(leaf ? -1 : local_of[static_cast<size_t>(forest.right[n] - root)]);
-      T.source.push_back(n);
-    }
-    // parent links from child links
-    for (int64_t i = 0; i < N; ++i) {
-      const int32_t l = T.left[base + i], r = T.right[base + i];
-      if (l >= 0) {
-        T.parent[base + l] = static_cast<int32_t>(i);
-        T.parent[base + r] = static_cast<int32_t>(i);
-        T.is_left_child[base + l] = 1;
-        const int32_t f = forest.feature[order[i]];
-        T.edge_feature[base + l] = f;
-        T.edge_feature[base + r] = f;
-      }
-    }
-    // nearest ancestor edge on the same feature, merged zero fractions, unique feature counts
-    for (int64_t i = 1; i < N; ++i) {
-      const int32_t par = T.parent[base + i], f = T.edge_feature[base + i];
-      int32_t a = par;
-      while (a > 0 && T.edge_feature[base + a] != f) a = T.parent[base + a];
-      const int32_t prev = a > 0 ? a : -1;
-      T.prev_same[base + i] = prev;
-      T.depth[base + i] = T.depth[base + par] + 1;
-      T.max_depth = std::max<int64_t>(T.max_depth, T.depth[base + i]);
-      const double cp = forest.cover[order[par]];
-      const double z_raw = cp > 0.0 ? forest.cover[order[i]] / cp : 0.5;
-      z_path[i] = z_path[par] * z_raw;
-      z_merged[i] = prev >= 0 ? z_merged[prev] * z_raw : z_raw;
-      unique_count[i] = unique_count[par] + (prev < 0 ? 1 : 0);
-      if (forest.left[order[i]] < 0) {
-        k_max = std::max(k_max, unique_count[i]);
-        const double* v = forest.value + order[i] * W;
-        for (int64_t c = 0; c < W; ++c) expected_acc[static_cast<size_t>(c)] += z_path[i] * v[c];
-      }
-    }
-    if (N == 1) {
-      const double* v = forest.value + root * W;
-      for (int64_t c = 0; c < W; ++c) expected_acc[static_cast<size_t>(c)] += v[c];
-    }
-    for (int64_t c = 0; c < W; ++c)
-      T.expected[static_cast<size_t>(forest.tree_output[t] + c)] += expected_acc[static_cast<size_t>(c)];
-
+    detail::append_tree_nodes(forest, t, order, T);
+    const int32_t k_max = detail::merge_paths(forest, t, order, T, z_merged);
     const int32_t P = std::max<int32_t>(1, (k_max + 1) / 2);
     gauss_legendre_01(P, q, w);
     const int64_t tb = T.table_begin.back();
@@ -159,35 +218,7 @@ inline PathShapTables build_path_shap_tables(const ForestView& forest) {
     for (auto* v : {&T.r11, &T.r10, &T.r00, &T.k11, &T.k10, &T.k00, &T.u1, &T.u0}) v->resize(need, 0.0);
     T.weights.insert(T.weights.end(), w.begin(), w.end());
     T.weight_begin.push_back(static_cast<int64_t>(T.weights.size()));
-    for (int64_t i = 1; i < N; ++i) {
-      const int32_t prev = T.prev_same[base + i];
-      const double zi = z_merged[i];
-      for (int32_t p = 0; p < P; ++p) {
-        const size_t e = static_cast<size_t>(tb + i * P + p);
-        const double A = q[p] + (1.0 - q[p]) * zi, B = (1.0 - q[p]) * zi;
-        T.u1[e] = (1.0 - zi) / A;
-        T.u0[e] = zi > 0.0 ? -1.0 / (1.0 - q[p]) : 0.0;  // o = z = 0: the factor and (o - z) vanish
-        const double c1 = w[p] * T.u1[e];
-        const double c0 = w[p] * T.u0[e];
-        if (prev < 0) {
-          T.r11[e] = A;
-          T.r10[e] = B;
-          T.k11[e] = c1;
-          T.k10[e] = c0;
-        } else {
-          const double ze = z_merged[prev];
-          const double Ae = q[p] + (1.0 - q[p]) * ze, Be = (1.0 - q[p]) * ze;
-          const double c1e = w[p] * (1.0 - ze) / Ae;
-          const double c0e = ze > 0.0 ? -w[p] / (1.0 - q[p]) : 0.0;
-          T.r11[e] = A / Ae;
-          T.r10[e] = B / Ae;
-          T.r00[e] = Be > 0.0 ? B / Be : 0.0;
-          T.k11[e] = c1 - c1e;
-          T.k10[e] = c0 - c1e;
-          T.k00[e] = c0 - c0e;
-        }
-      }
-    }
+    detail::fill_point_tables(T, base, N, tb, q, w, z_merged);
     T.points.push_back(P);
     T.max_points = std::max(T.max_points, P);
     T.node_begin.push_back(base + N);
@@ -195,11 +226,6 @@ inline PathShapTables build_path_shap_tables(const ForestView& forest) {
   }
   return T;
 }
-
-/// Rows processed together in the SIMD lanes of the kernels.
-constexpr int kShapBlock = 32;
-/// Rows per parallel chunk: every tree's tables stay hot in cache across the chunk's blocks.
-constexpr int64_t kShapChunk = 128;
 
 namespace detail {
 
@@ -216,25 +242,6 @@ struct ShapScratch {
         left_of(on.size()),
         open(static_cast<size_t>(T.max_depth + 1)) {}
 };
-
-/// 1.0 where lane r of the block goes left at internal forest node `split`, else 0.0.
-/// `xt` is the block transposed ([feature][lane]) and already prepared (float32-rounded if needed).
-inline void block_decisions(const ForestView& forest, bool plain_splits, int64_t split, const double* xt,
-                            double* out) {
-  constexpr int R = kShapBlock;
-  const double* x = xt + static_cast<int64_t>(forest.feature[split]) * R;
-  if (plain_splits) {  // numeric split, NaN -> default_left: branch-free over the lanes
-    const double thr = forest.threshold[split];
-    const double nan_dir = forest.default_left[split] ? 1.0 : 0.0;
-    if (forest.strict_less) {
-      for (int r = 0; r < R; ++r) out[r] = x[r] < thr ? 1.0 : (x[r] != x[r] ? nan_dir : 0.0);
-    } else {
-      for (int r = 0; r < R; ++r) out[r] = x[r] <= thr ? 1.0 : (x[r] != x[r] ? nan_dir : 0.0);
-    }
-  } else {
-    for (int r = 0; r < R; ++r) out[r] = forest.goes_left(split, x[r]) ? 1.0 : 0.0;
-  }
-}
 
 /// One depth-first pass over tree t for a block of rows (`xt`: prepared, [feature][lane]).
 ///
@@ -393,6 +400,26 @@ struct ShapVisitor {
 
 }  // namespace detail
 
+namespace detail {
+
+/// One chunk of the row-block walk for path-dependent engines: the job's visitor walks every
+/// (tree, block) with the chunk's own scratch.
+template <typename Job>
+struct PathShapChunk {
+  const ForestView& forest;
+  const PathShapTables& tables;
+  ShapScratch scratch;
+  Job job;
+
+  void block(int64_t t, int64_t first_row, int, const double* xt, bool plain_splits) {
+    auto visit = job.visitor(t, first_row, scratch);
+    walk_tree_block(forest, tables, t, plain_splits, xt, scratch, visit);
+  }
+  void finish() { job.finish(); }
+};
+
+}  // namespace detail
+
 /// Runs `make_job(first_row, end_row)` once per fixed chunk of rows, in parallel, and walks every
 /// tree over the chunk's blocks of kShapBlock rows with the job's visitor:
 /// `job.visitor(t, block_first_row, scratch)` then `job.finish()`. Lanes past the chunk's last row
@@ -401,33 +428,10 @@ struct ShapVisitor {
 template <typename MakeJob>
 void for_each_row_block(const ForestView& forest, const PathShapTables& tables, const double* X, int64_t n_rows,
                         int n_jobs, const std::function<bool()>& interrupted, MakeJob&& make_job) {
-  constexpr int R = kShapBlock;
-  const int64_t M = forest.n_features;
-  const bool plain_splits = forest.missing_rule == nullptr && forest.cat_offset == nullptr;
-  const int64_t n_chunks = (n_rows + kShapChunk - 1) / kShapChunk;
-  parallel_for_chunks(
-      n_chunks, resolve_threads(n_jobs, n_chunks),
-      [&](int64_t chunk) {
-        detail::ShapScratch scratch(tables, forest.value_width);
-        const int64_t r0 = chunk * kShapChunk, r1 = std::min(n_rows, r0 + kShapChunk);
-        const int64_t n_blocks = (r1 - r0 + R - 1) / R;
-        // the chunk's rows, prepared and transposed per block: [block][feature][lane]
-        std::vector<double> xt(static_cast<size_t>(n_blocks * M * R));
-        for (int64_t b = 0; b < n_blocks; ++b)
-          for (int r = 0; r < R; ++r) {
-            const double* x = X + std::min(r0 + b * R + r, r1 - 1) * M;
-            for (int64_t f = 0; f < M; ++f) xt[static_cast<size_t>((b * M + f) * R + r)] = forest.prepare(x[f]);
-          }
-        auto job = make_job(r0, r1);
-        for (int64_t t = 0; t < forest.n_trees; ++t) {
-          for (int64_t b = 0; b < n_blocks; ++b) {
-            auto visit = job.visitor(t, r0 + b * R, scratch);
-            detail::walk_tree_block(forest, tables, t, plain_splits, xt.data() + b * M * R, scratch, visit);
-          }
-        }
-        job.finish();
-      },
-      interrupted);
+  detail::walk_row_blocks(forest, X, n_rows, n_jobs, interrupted, [&](int64_t r0, int64_t r1) {
+    using Job = decltype(make_job(r0, r1));
+    return detail::PathShapChunk<Job>{forest, tables, detail::ShapScratch(tables, forest.value_width), make_job(r0, r1)};
+  });
 }
 
 /// Path-dependent SHAP values of rows X[n_rows, n_features] (C order) into

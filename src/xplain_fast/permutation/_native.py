@@ -10,17 +10,8 @@ from sklearn.base import is_classifier, is_regressor
 from .. import _core
 from .._validation import check_rows, feature_names_of
 
-NATIVE_METRICS = {
-    "r2": 0,
-    "neg_mean_squared_error": 1,
-    "neg_root_mean_squared_error": 2,
-    "neg_mean_absolute_error": 3,
-    "accuracy": 4,
-    "balanced_accuracy": 5,
-    "neg_log_loss": 6,
-    "roc_auc": 7,
-    "roc_auc_ovr": 8,
-}
+#: scikit-learn scorer name -> the core's metric (the core names its metrics as scikit-learn does)
+NATIVE_METRICS: dict[str, _core.Metric] = dict(_core.Metric.__members__)
 _REGRESSION_METRICS = {
     "r2",
     "neg_mean_squared_error",
@@ -28,12 +19,8 @@ _REGRESSION_METRICS = {
     "neg_mean_absolute_error",
 }
 
-# links and predict rules (PermLink / PermPredictRule in permutation.hpp)
-_LINK_IDENTITY, _LINK_EXP, _LINK_LOGISTIC, _LINK_SOFTMAX, _LINK_PROBA = range(5)
-_PREDICT_RULES = {"argmax": 0, "raw_positive": 1, "raw_non_negative": 2}
-
 #: bytes of permuted raw sums the native path holds at once (tasks beyond it run in blocks)
-_NATIVE_TASK_BYTES = 256 * 2**20
+_NATIVE_TASK_BYTES = _core.DEFAULT_TASK_MEMORY_BYTES
 
 
 def native_setup(estimator: Any, X: Any, y: Any, names: list[str]) -> dict | None:
@@ -77,8 +64,8 @@ def native_setup(estimator: Any, X: Any, y: Any, names: list[str]) -> dict | Non
             return None
         setup.update(
             classifier=False,
-            link=_LINK_EXP if forest.link == "exp" else _LINK_IDENTITY,
-            predict_rule=_PREDICT_RULES["argmax"],
+            link=_core.Link.exp if forest.link == "exp" else _core.Link.identity,
+            predict_rule=_core.PredictRule.argmax,
             auc_uses_raw=False,
             classes=None,
         )
@@ -93,24 +80,24 @@ def native_setup(estimator: Any, X: Any, y: Any, names: list[str]) -> dict | Non
     setup.update(
         classifier=True,
         link=link,
-        predict_rule=_PREDICT_RULES[forest.class_rule],
+        predict_rule=_core.PredictRule.__members__[forest.class_rule],
         classes=np.asarray(estimator.classes_),
-        auc_uses_raw=hasattr(estimator, "decision_function") and link == _LINK_LOGISTIC,
+        auc_uses_raw=hasattr(estimator, "decision_function") and link == _core.Link.logistic,
     )
     return setup
 
 
-def _classifier_link(forest: Any, classes: Any) -> int | None:
+def _classifier_link(forest: Any, classes: Any) -> _core.Link | None:
     """How the outputs become class probabilities, or None when the native path cannot tell."""
     if forest.class_rule is None or classes is None or np.ndim(classes) != 1 or len(classes) < 2:
         return None
     n_classes = len(classes)
     if forest.link == "identity" and forest.n_outputs == n_classes:
-        return _LINK_PROBA  # the outputs are the probabilities (averaged class frequencies)
+        return _core.Link.proba  # the outputs are the probabilities (averaged class frequencies)
     if forest.link == "logistic" and forest.n_outputs == 1 and n_classes == 2:
-        return _LINK_LOGISTIC
+        return _core.Link.logistic
     if forest.link == "softmax" and forest.n_outputs == n_classes:
-        return _LINK_SOFTMAX
+        return _core.Link.softmax
     return None
 
 
@@ -159,32 +146,22 @@ def native_scores(
     sub_t = _native_targets(setup, sub_y, names)
     if full_t is None or sub_t is None:
         raise UseGeneric
-    common = dict(
-        classifier=setup["classifier"],
-        link=setup["link"],
-        divisor=setup["divisor"],
-        predict_rule=setup["predict_rule"],
-        auc_uses_raw=setup["auc_uses_raw"],
-        float32_output=forest.float32_output,
-        n_classes=0 if setup["classes"] is None else len(setup["classes"]),
-        metrics=setup["metrics"],
-    )
+    spec = _scoring_spec(setup)
     offsets = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
     columns = np.concatenate(groups).astype(np.int64)
     sub_baseline, permuted = _core.permutation_scores(
         forest.handle,
         setup["value"],
-        not forest.float32_output,  # float32 sums gain nothing from an exact float64 tree order
         sub_rows,
         perms,
         offsets,
         columns,
+        spec,
         y=sub_t["y"],
         y_class=sub_t["y_class"],
         sample_weight=sub_w,
         n_jobs=threads,
         task_memory_bytes=_NATIVE_TASK_BYTES,
-        **common,
     )
     if row_indices is None:
         return sub_baseline, permuted
@@ -193,13 +170,28 @@ def native_scores(
         forest.handle,
         setup["value"],
         rows,
+        spec,
         y=full_t["y"],
         y_class=full_t["y_class"],
         sample_weight=sample_weight,
         n_jobs=threads,
-        **common,
     )
     return baseline, permuted
+
+
+def _scoring_spec(setup: dict) -> _core.ScoringSpec:
+    """What the core scores and how. A model whose own arithmetic is float32 (float32_output) is
+    scored without the core's exact float64 re-sum of near ties: it would buy nothing there."""
+    spec = _core.ScoringSpec()
+    spec.classifier = setup["classifier"]
+    spec.link = setup["link"]
+    spec.divisor = setup["divisor"]
+    spec.predict_rule = setup["predict_rule"]
+    spec.auc_uses_raw = setup["auc_uses_raw"]
+    spec.float32_output = setup["forest"].float32_output
+    spec.n_classes = 0 if setup["classes"] is None else len(setup["classes"])
+    spec.metrics = setup["metrics"]
+    return spec
 
 
 class UseGeneric(Exception):

@@ -1,0 +1,483 @@
+// The scikit-learn metrics of permutation importance, computed from a model's raw sums: how raw
+// output becomes predictions (link, averaging divisor, predict rule), the scorers, and what to
+// score (ScoringSpec, validated by ScoringSpec::check).
+//
+// The formulas and summation order follow scikit-learn's (numpy's pairwise sum, roc_curve with
+// drop_intermediate, the trapezoid rule), so the scores agree with it to float64 round-off.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "names.hpp"
+
+namespace xplain {
+
+/// How the raw output becomes predictions.
+enum class Link : int {
+  identity,  ///< regression: prediction = raw
+  exp,       ///< regression: prediction = exp(raw)
+  logistic,  ///< binary classifier: p1 = 1 / (1 + exp(-raw)), p0 = 1 - p1
+  softmax,   ///< multiclass classifier: softmax(raw)
+  proba      ///< classifier whose raw output already is the class probabilities
+};
+inline constexpr NamedValue<Link> kLinkNames[] = {{"identity", Link::identity},
+                                                  {"exp", Link::exp},
+                                                  {"logistic", Link::logistic},
+                                                  {"softmax", Link::softmax},
+                                                  {"proba", Link::proba}};
+
+/// Which class `predict` returns.
+enum class PredictRule : int {
+  argmax,           ///< classes_[argmax(predict_proba)] (first maximum)
+  raw_positive,     ///< binary: raw > 0; multiclass: argmax(raw) (HistGradientBoosting)
+  raw_non_negative  ///< binary: raw >= 0; multiclass: argmax(raw) (GradientBoosting)
+};
+inline constexpr NamedValue<PredictRule> kPredictRuleNames[] = {{"argmax", PredictRule::argmax},
+                                                                {"raw_positive", PredictRule::raw_positive},
+                                                                {"raw_non_negative", PredictRule::raw_non_negative}};
+
+/// The scikit-learn scorers computed natively, named as scikit-learn names them; scores carry
+/// the scorer's sign.
+enum class Metric : int {
+  r2,
+  neg_mean_squared_error,
+  neg_root_mean_squared_error,
+  neg_mean_absolute_error,
+  accuracy,
+  balanced_accuracy,
+  neg_log_loss,
+  roc_auc,     ///< binary; scores from decision_function (raw) or predict_proba[:, 1]
+  roc_auc_ovr  ///< macro one-vs-rest on predict_proba (binary: as roc_auc on p1)
+};
+inline constexpr NamedValue<Metric> kMetricNames[] = {
+    {"r2", Metric::r2},
+    {"neg_mean_squared_error", Metric::neg_mean_squared_error},
+    {"neg_root_mean_squared_error", Metric::neg_root_mean_squared_error},
+    {"neg_mean_absolute_error", Metric::neg_mean_absolute_error},
+    {"accuracy", Metric::accuracy},
+    {"balanced_accuracy", Metric::balanced_accuracy},
+    {"neg_log_loss", Metric::neg_log_loss},
+    {"roc_auc", Metric::roc_auc},
+    {"roc_auc_ovr", Metric::roc_auc_ovr}};
+
+/// Whether a metric scores regression predictions (else class predictions or probabilities).
+inline bool is_regression_metric(Metric m) {
+  return m == Metric::r2 || m == Metric::neg_mean_squared_error || m == Metric::neg_root_mean_squared_error ||
+         m == Metric::neg_mean_absolute_error;
+}
+
+/// What to score and how: the target, weights, link and metrics.
+struct ScoringSpec {
+  bool classifier = false;
+  Link link = Link::identity;
+  double divisor = 1.0;          ///< raw sums are divided by this before the link (forest averaging)
+  PredictRule predict_rule = PredictRule::argmax;
+  bool auc_uses_raw = false;     ///< binary roc_auc on the decision function (the raw margin)
+  /// The library returns float32 predictions (XGBoost): round like it. Such a model's own
+  /// arithmetic is float32, so permutation importance skips the exact re-sum of near ties
+  /// (exact_order() is false): the float64 tree order buys nothing there.
+  bool float32_output = false;
+  int64_t n_classes = 0;
+  std::vector<Metric> metrics;
+  const double* y = nullptr;        ///< regression targets [y_size]
+  const int32_t* y_class = nullptr; ///< index into classes_ per row [y_class_size] (classification)
+  const double* sample_weight = nullptr;  ///< [sample_weight_size] or null
+  int64_t y_size = 0, y_class_size = 0, sample_weight_size = 0;
+  /// r2_denominator of these targets, when computed once for many scorings.
+  std::optional<double> r2_denominator;
+
+  /// Whether rows whose class or rank could tie are re-summed in tree order (see above).
+  bool exact_order() const { return !float32_output; }
+
+  /// Throws std::invalid_argument unless this spec can score n_rows rows of a model with
+  /// n_outputs raw outputs.
+  void check(int64_t n_rows, int64_t n_outputs) const {
+    auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
+    auto per_row = [n_rows, &fail](const void* data, int64_t size, const char* name) {
+      if (data && size != n_rows)
+        fail(std::string(name) + " has " + std::to_string(size) + " entries, expected one per row (" +
+             std::to_string(n_rows) + ")");
+    };
+    if (n_rows < 1) fail("scoring needs at least one row");
+    if (metrics.empty()) fail("no metric to compute");
+    for (Metric m : metrics) {
+      if (!is_listed(kMetricNames, m)) fail("unknown metric " + name_of(kMetricNames, m));
+      if (is_regression_metric(m) == classifier)
+        fail("metric " + name_of(kMetricNames, m) + (classifier ? " needs a regressor" : " needs a classifier"));
+    }
+    if (!is_listed(kPredictRuleNames, predict_rule)) fail("unknown predict rule " + name_of(kPredictRuleNames, predict_rule));
+    if (!(divisor > 0.0) || !std::isfinite(divisor)) fail("divisor must be positive and finite");
+    per_row(y, y_size, "y");
+    per_row(y_class, y_class_size, "y_class");
+    per_row(sample_weight, sample_weight_size, "sample_weight");
+    if (classifier) {
+      if (link != Link::logistic && link != Link::softmax && link != Link::proba)
+        fail("a classifier needs the logistic, softmax or proba link, not " + name_of(kLinkNames, link));
+      if (n_classes < 2 || !y_class) fail("a classifier needs n_classes >= 2 and y_class");
+      if (link == Link::logistic ? (n_classes != 2 || n_outputs != 1) : n_outputs != n_classes)
+        fail("the " + name_of(kLinkNames, link) + " link does not fit " + std::to_string(n_classes) +
+             " classes and " + std::to_string(n_outputs) + " raw outputs");
+      for (int64_t i = 0; i < n_rows; ++i)
+        if (y_class[i] < 0 || y_class[i] >= n_classes)
+          fail("y_class[" + std::to_string(i) + "] = " + std::to_string(y_class[i]) + " is outside [0, " +
+               std::to_string(n_classes) + ")");
+    } else {
+      if (link != Link::identity && link != Link::exp)
+        fail("a regressor needs the identity or exp link, not " + name_of(kLinkNames, link));
+      if (!y) fail("a regressor needs y");
+      if (n_outputs != 1) fail("a regressor is scored on one raw output, not " + std::to_string(n_outputs));
+    }
+  }
+};
+
+/// numpy's pairwise summation of a contiguous float64 array (np.sum / np.add.reduce).
+inline double np_sum(const double* a, int64_t n) {
+  if (n < 8) {
+    double res = -0.0;
+    for (int64_t i = 0; i < n; ++i) res += a[i];
+    return res;
+  }
+  if (n <= 128) {
+    double r[8];
+    for (int j = 0; j < 8; ++j) r[j] = a[j];
+    int64_t i = 8;
+    for (; i < n - (n % 8); i += 8)
+      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) res += a[i];
+    return res;
+  }
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return np_sum(a, n2) + np_sum(a + n2, n - n2);
+}
+
+/// Scratch buffers of one scoring call (one per task: nothing is shared between threads).
+struct ScoreScratch {
+  std::vector<double> pred, proba, terms, terms2, score, fps, tps;
+  std::vector<int32_t> label;
+  std::vector<int64_t> order;
+  std::vector<uint8_t> positive;
+};
+
+namespace detail {
+
+/// np.average(a, weights=w) for a contiguous a of length n.
+inline double np_average(const double* a, const double* w, int64_t n, ScoreScratch& s) {
+  if (!w) return np_sum(a, n) / static_cast<double>(n);
+  s.terms2.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) s.terms2[i] = a[i] * w[i];
+  return np_sum(s.terms2.data(), n) / np_sum(w, n);
+}
+
+/// roc_curve's points (fps, tps) before drop_intermediate, with the prepended (0, 0): the
+/// weighted false and true positives at each distinct score, descending. False if a class is
+/// missing.
+inline bool roc_points(const double* score, const uint8_t* positive, const double* w, int64_t n, ScoreScratch& s) {
+  auto& order = s.order;
+  order.clear();
+  for (int64_t i = 0; i < n; ++i)
+    if (!w || w[i] != 0.0) order.push_back(i);
+  // Descending scores, ties in ascending row order (numpy's stable descending argsort).
+  std::stable_sort(order.begin(), order.end(), [score](int64_t a, int64_t b) { return score[a] > score[b]; });
+  const int64_t m = static_cast<int64_t>(order.size());
+  auto& fps = s.fps;
+  auto& tps = s.tps;
+  fps.clear();
+  tps.clear();
+  fps.push_back(0.0);  // the extra (0, 0) point roc_curve prepends
+  tps.push_back(0.0);
+  double tp = 0.0, fp = 0.0;
+  bool any_pos = false, any_neg = false;
+  for (int64_t k = 0; k < m; ++k) {
+    const int64_t i = order[k];
+    const double yi = positive[i] ? 1.0 : 0.0;
+    any_pos |= yi == 1.0;
+    any_neg |= yi == 0.0;
+    if (w) {
+      tp += yi * w[i];
+      fp += (1.0 - yi) * w[i];
+    } else {
+      tp += yi;
+    }
+    if (k == m - 1 || score[order[k + 1]] != score[i]) {
+      tps.push_back(tp);
+      fps.push_back(w ? fp : 1.0 + static_cast<double>(k) - tp);
+    }
+  }
+  return any_pos && any_neg;
+}
+
+/// roc_curve's drop_intermediate on s.fps / s.tps: keeps the corners of the curve (the points
+/// after the prepended one where the slope changes).
+inline void drop_intermediate(ScoreScratch& s) {
+  auto& fps = s.fps;
+  auto& tps = s.tps;
+  const int64_t P = static_cast<int64_t>(fps.size()) - 1;  // the curve without the prepended point: 1..P
+  if (P <= 2) return;
+  int64_t out = 2;  // keep the prepended point and the first threshold
+  for (int64_t j = 2; j < P; ++j) {
+    const double d2f = (fps[j + 1] - fps[j]) - (fps[j] - fps[j - 1]);
+    const double d2t = (tps[j + 1] - tps[j]) - (tps[j] - tps[j - 1]);
+    if (d2f != 0.0 || d2t != 0.0) {
+      fps[out] = fps[j];
+      tps[out] = tps[j];
+      ++out;
+    }
+  }
+  fps[out] = fps[P];
+  tps[out] = tps[P];
+  fps.resize(static_cast<size_t>(out + 1));
+  tps.resize(static_cast<size_t>(out + 1));
+}
+
+/// sklearn's binary ROC AUC (roc_curve with drop_intermediate, then the trapezoid rule).
+/// positive[i] in {0,1}; returns NaN when a class is missing (sklearn warns and returns NaN).
+inline double binary_roc_auc(const double* score, const uint8_t* positive, const double* w, int64_t n,
+                             ScoreScratch& s) {
+  if (!roc_points(score, positive, w, n, s)) return std::numeric_limits<double>::quiet_NaN();
+  drop_intermediate(s);
+  const auto& fps = s.fps;
+  const auto& tps = s.tps;
+  const int64_t L = static_cast<int64_t>(fps.size());
+  const double fl = fps[L - 1], tl = tps[L - 1];
+  if (!(fl > 0.0) || !(tl > 0.0)) return std::numeric_limits<double>::quiet_NaN();
+  auto& terms = s.terms2;
+  terms.resize(static_cast<size_t>(L - 1));
+  for (int64_t j = 0; j + 1 < L; ++j) {
+    const double dx = fps[j + 1] / fl - fps[j] / fl;
+    terms[j] = dx * (tps[j + 1] / tl + tps[j] / tl) / 2.0;
+  }
+  return np_sum(terms.data(), L - 1);
+}
+
+inline double expit(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+}  // namespace detail
+
+/// The denominator of r2: the weighted sum of squares of y about its weighted mean.
+inline double r2_denominator(const ScoringSpec& spec, int64_t n, ScoreScratch& s) {
+  const double* y = spec.y;
+  const double* w = spec.sample_weight;
+  const double mean = detail::np_average(y, w, n, s);
+  s.terms.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = y[i] - mean;
+    s.terms[i] = (w ? w[i] : 1.0) * (d * d);
+  }
+  return np_sum(s.terms.data(), n);
+}
+
+namespace detail {
+
+/// A regressor's predictions of the raw sums raw[n, K] (output 0) into s.pred.
+inline void regression_predictions(const ScoringSpec& spec, const double* raw, int64_t n, int64_t K, ScoreScratch& s) {
+  const double div = spec.divisor;
+  auto& p = s.pred;
+  p.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const double r = div == 1.0 ? raw[i * K] : raw[i * K] / div;
+    p[i] = spec.link == Link::exp ? std::exp(r) : r;
+    if (spec.float32_output) p[i] = static_cast<float>(p[i]);
+  }
+}
+
+/// One regression metric of the predictions in s.pred.
+inline double regression_score(const ScoringSpec& spec, Metric metric, int64_t n, ScoreScratch& s) {
+  const double* w = spec.sample_weight;
+  const double* y = spec.y;
+  const auto& p = s.pred;
+  auto& t = s.terms;
+  t.resize(static_cast<size_t>(n));
+  switch (metric) {
+    case Metric::r2: {
+      for (int64_t i = 0; i < n; ++i) {
+        const double d = y[i] - p[i];
+        t[i] = (w ? w[i] : 1.0) * (d * d);
+      }
+      const double num = np_sum(t.data(), n);
+      const double den = spec.r2_denominator ? *spec.r2_denominator : r2_denominator(spec, n, s);
+      if (den != 0.0 && num != 0.0) return 1.0 - num / den;
+      return (num != 0.0 && den == 0.0) ? 0.0 : 1.0;
+    }
+    case Metric::neg_mean_squared_error:
+    case Metric::neg_root_mean_squared_error: {
+      for (int64_t i = 0; i < n; ++i) {
+        const double d = y[i] - p[i];
+        t[i] = d * d;
+      }
+      const double mse = np_average(t.data(), w, n, s);
+      return metric == Metric::neg_mean_squared_error ? -mse : -std::sqrt(mse);
+    }
+    case Metric::neg_mean_absolute_error: {
+      for (int64_t i = 0; i < n; ++i) t[i] = std::fabs(p[i] - y[i]);
+      return -np_average(t.data(), w, n, s);
+    }
+    default:
+      throw std::invalid_argument("metric " + name_of(kMetricNames, metric) + " needs a classifier");
+  }
+}
+
+/// Class probabilities pr[C] of one row's raw sums r[K].
+inline void class_probabilities(const ScoringSpec& spec, const double* r, int64_t C, double* pr) {
+  const double div = spec.divisor;
+  if (spec.link == Link::logistic) {
+    const double r0 = div == 1.0 ? r[0] : r[0] / div;
+    if (spec.float32_output) {
+      const float p1 = 1.0f / (1.0f + std::exp(-static_cast<float>(r0)));
+      pr[1] = p1;
+      pr[0] = 1.0f - p1;
+    } else {
+      pr[1] = expit(r0);
+      pr[0] = 1.0 - pr[1];
+    }
+  } else if (spec.link == Link::softmax) {
+    double mx = r[0] / div;
+    for (int64_t k = 1; k < C; ++k) mx = std::max(mx, div == 1.0 ? r[k] : r[k] / div);
+    for (int64_t k = 0; k < C; ++k) pr[k] = std::exp((div == 1.0 ? r[k] : r[k] / div) - mx);
+    const double sum = np_sum(pr, C);
+    for (int64_t k = 0; k < C; ++k) pr[k] /= sum;
+    if (spec.float32_output)
+      for (int64_t k = 0; k < C; ++k) pr[k] = static_cast<float>(pr[k]);
+  } else {  // Link::proba
+    for (int64_t k = 0; k < C; ++k) pr[k] = div == 1.0 ? r[k] : r[k] / div;
+  }
+}
+
+/// The class `predict` returns for one row: raw sums r[K], probabilities pr[C].
+inline int32_t predicted_class(const ScoringSpec& spec, const double* r, const double* pr, int64_t C, int64_t K) {
+  int32_t cls = 0;
+  if (spec.predict_rule == PredictRule::argmax || spec.link == Link::proba) {
+    for (int64_t k = 1; k < C; ++k)
+      if (pr[k] > pr[cls] || (std::isnan(pr[k]) && !std::isnan(pr[cls]))) cls = static_cast<int32_t>(k);
+  } else if (K == 1) {
+    const double div = spec.divisor;
+    const double r0 = div == 1.0 ? r[0] : r[0] / div;
+    cls = spec.predict_rule == PredictRule::raw_positive ? (r0 > 0.0) : (r0 >= 0.0);
+  } else {
+    for (int64_t k = 1; k < K; ++k)
+      if (r[k] > r[cls]) cls = static_cast<int32_t>(k);
+  }
+  return cls;
+}
+
+/// balanced_accuracy_score of the labels in s.label.
+inline double balanced_accuracy(const ScoringSpec& spec, int64_t n, ScoreScratch& s) {
+  const int64_t C = spec.n_classes;
+  const double* w = spec.sample_weight;
+  // confusion matrix rows (true class) accumulated in row order, as scipy's coo -> dense
+  std::vector<double> cm(static_cast<size_t>(C * C), 0.0);
+  for (int64_t i = 0; i < n; ++i) cm[spec.y_class[i] * C + s.label[i]] += w ? w[i] : 1.0;
+  std::vector<double> per_class;
+  for (int64_t k = 0; k < C; ++k) {
+    const double row = np_sum(cm.data() + k * C, C);
+    if (row != 0.0) per_class.push_back(cm[k * C + k] / row);
+  }
+  return np_sum(per_class.data(), static_cast<int64_t>(per_class.size())) / static_cast<double>(per_class.size());
+}
+
+/// -log_loss of the probabilities in s.proba.
+inline double neg_log_loss(const ScoringSpec& spec, int64_t n, ScoreScratch& s) {
+  const int64_t C = spec.n_classes;
+  const int32_t* yc = spec.y_class;
+  auto& t = s.terms;
+  // log_loss clips at the epsilon of the probabilities' dtype
+  const double eps =
+      spec.float32_output ? std::numeric_limits<float>::epsilon() : std::numeric_limits<double>::epsilon();
+  for (int64_t i = 0; i < n; ++i) {
+    const double* pr = s.proba.data() + i * C;
+    // binary: the scorer passes predict_proba[:, 1] and log_loss uses 1 - p1 for class 0
+    double q = C == 2 ? (yc[i] == 1 ? pr[1]
+                                    : (spec.float32_output ? static_cast<double>(1.0f - static_cast<float>(pr[1]))
+                                                           : 1.0 - pr[1]))
+                      : pr[yc[i]];
+    q = std::min(std::max(q, eps), 1.0 - eps);
+    t[i] = -std::log(q);
+  }
+  return -np_average(t.data(), spec.sample_weight, n, s);
+}
+
+/// roc_auc / roc_auc_ovr of the probabilities in s.proba (binary roc_auc: of the raw margin when
+/// spec.auc_uses_raw).
+inline double roc_auc(const ScoringSpec& spec, Metric metric, const double* raw, int64_t n, int64_t K,
+                      ScoreScratch& s) {
+  const int64_t C = spec.n_classes;
+  const int32_t* yc = spec.y_class;
+  const double* w = spec.sample_weight;
+  const double div = spec.divisor;
+  auto& sc = s.score;
+  sc.resize(static_cast<size_t>(n));
+  auto& pos = s.positive;
+  pos.resize(static_cast<size_t>(n));
+  if (C == 2) {
+    const bool raw_scores = metric == Metric::roc_auc && spec.auc_uses_raw;
+    for (int64_t i = 0; i < n; ++i) {
+      sc[i] = raw_scores ? (div == 1.0 ? raw[i * K] : raw[i * K] / div) : s.proba[i * C + 1];
+      pos[i] = yc[i] == 1;
+    }
+    return binary_roc_auc(sc.data(), pos.data(), w, n, s);
+  }
+  std::vector<double> per_class(static_cast<size_t>(C));
+  for (int64_t k = 0; k < C; ++k) {
+    for (int64_t i = 0; i < n; ++i) {
+      sc[i] = s.proba[i * C + k];
+      pos[i] = yc[i] == k;
+    }
+    per_class[k] = binary_roc_auc(sc.data(), pos.data(), w, n, s);
+  }
+  return np_sum(per_class.data(), C) / static_cast<double>(C);
+}
+
+/// One classification metric of the probabilities in s.proba and the labels in s.label.
+inline double classification_score(const ScoringSpec& spec, Metric metric, const double* raw, int64_t n, int64_t K,
+                                   ScoreScratch& s) {
+  switch (metric) {
+    case Metric::accuracy: {
+      auto& t = s.terms;
+      for (int64_t i = 0; i < n; ++i) t[i] = s.label[i] == spec.y_class[i] ? 1.0 : 0.0;
+      return np_average(t.data(), spec.sample_weight, n, s);
+    }
+    case Metric::balanced_accuracy:
+      return balanced_accuracy(spec, n, s);
+    case Metric::neg_log_loss:
+      return neg_log_loss(spec, n, s);
+    case Metric::roc_auc:
+    case Metric::roc_auc_ovr:
+      return roc_auc(spec, metric, raw, n, K, s);
+    default:
+      throw std::invalid_argument("metric " + name_of(kMetricNames, metric) + " needs a regressor");
+  }
+}
+
+}  // namespace detail
+
+/// Scores of the raw sums raw[n, K] (before `divisor`) for every metric of `spec`, written to out.
+inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int64_t K, double* out,
+                      ScoreScratch& s) {
+  if (!spec.classifier) {
+    detail::regression_predictions(spec, raw, n, K, s);
+    for (size_t m = 0; m < spec.metrics.size(); ++m) out[m] = detail::regression_score(spec, spec.metrics[m], n, s);
+    return;
+  }
+  // Classification: probabilities [n, C], predicted class, then the metrics.
+  const int64_t C = spec.n_classes;
+  s.proba.resize(static_cast<size_t>(n * C));
+  s.label.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    double* pr = s.proba.data() + i * C;
+    detail::class_probabilities(spec, raw + i * K, C, pr);
+    s.label[i] = detail::predicted_class(spec, raw + i * K, pr, C, K);
+  }
+  s.terms.resize(static_cast<size_t>(n));
+  for (size_t m = 0; m < spec.metrics.size(); ++m)
+    out[m] = detail::classification_score(spec, spec.metrics[m], raw, n, K, s);
+}
+
+}  // namespace xplain

@@ -1,0 +1,388 @@
+// Permutation importance, re-routing: the forest as branch-free lane nodes with the evaluated rows
+// prepared for them (RowRouter), the scan that picks the rows whose permuted value leaves their
+// leaf's interval (portable, and AVX-512 where the CPU has it, chosen at run time: the same
+// pending rows either way), and the walk that re-routes those rows many side by side.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <type_traits>
+#include <vector>
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define XPLAIN_AVX512_SCAN 1  // an AVX-512 scan beside the portable one, chosen at run time
+#include <immintrin.h>
+#endif
+
+#include "../forest.hpp"
+#include "../parallel.hpp"
+#include "../predict.hpp"
+#include "tree_rows.hpp"
+
+namespace xplain {
+namespace detail {
+
+/// A node for the branch-free walk, its threshold in the type of the prepared rows (for float
+/// rows rounded so that comparing floats decides exactly as comparing with the double threshold).
+/// A leaf's children are itself. NaN rules are kept apart (LaneNaN), read only when rows hold NaN.
+template <typename Real>
+struct LaneNode {
+  Real threshold;
+  int32_t child[2];  ///< [left, right]
+  int32_t feature;
+};
+
+/// NaN rule of a lane node: bit kLaneNaNLeft = NaN goes left (kNaNDefault with default_left),
+/// bit kLaneNaNZero = NaN is compared as 0 (kNaNAsZero).
+enum LaneNaN : uint8_t { kLaneNaNLeft = 1, kLaneNaNZero = 2 };
+
+/// The child that prepared value x goes to (itself for a leaf), without branches.
+template <bool MaybeNaN, typename Real>
+inline int32_t lane_next(const LaneNode<Real>& nd, uint8_t nan_rule, Real x, bool strict) {
+  if (!MaybeNaN) return nd.child[(strict ? x < nd.threshold : x <= nd.threshold) ? 0 : 1];
+  const bool nan = x != x;
+  const Real xc = nan && (nan_rule & kLaneNaNZero) ? Real(0) : x;
+  const bool left = (strict ? xc < nd.threshold : xc <= nd.threshold) | (nan & ((nan_rule & kLaneNaNLeft) != 0));
+  return nd.child[left ? 0 : 1];
+}
+
+constexpr int kLanes = 16;  ///< rows walked side by side so that their loads overlap
+
+/// The forest and the evaluated rows, ready for routing. Real: how the prepared rows are stored
+/// (float when the library compares float32 values: half the cache).
+template <typename Real>
+struct RowRouter {
+  explicit RowRouter(const ForestView& forest) : f(forest) {}
+
+  const ForestView& f;
+  std::vector<LaneNode<Real>> lane_nodes;  ///< empty if a node needs goes_left (categorical, zero-as-missing)
+  std::vector<uint8_t> lane_nan;           ///< LaneNaN bits per node
+  /// Per node, the most steps from it to a leaf: a block of lanes needs exactly the most of its
+  /// start nodes' heights, with no extra step to find out that every lane has arrived.
+  std::vector<int32_t> lane_height;
+  bool rows_have_nan = false;    ///< does any evaluated (hence any donor) row hold NaN
+  std::vector<Real> XP;          ///< prepared rows [n, M] (the values the library compares)
+  std::vector<Real> XT;          ///< the same, column-major [M, n]
+  std::vector<uint8_t> no_group; ///< [M] zeros: a walk that takes every column from the row itself
+
+  /// Fills the lane nodes, if every split allows them (numeric, NaN -> default or NaN -> 0).
+  void build_lanes() {
+    bool lanes_apply = true;
+    for (int64_t v = 0; v < f.n_nodes; ++v)
+      lanes_apply &= !(f.cat_offset && f.cat_offset[v] >= 0) && !(f.missing_rule && f.missing_rule[v] == kNaNOrZeroDefault);
+    if (!lanes_apply) return;
+    lane_nodes.resize(static_cast<size_t>(f.n_nodes));
+    lane_nan.resize(static_cast<size_t>(f.n_nodes));
+    for (int64_t v = 0; v < f.n_nodes; ++v) {
+      const int32_t self = static_cast<int32_t>(v);
+      const bool leaf = f.left[v] < 0;
+      Real threshold = 0;
+      if (!leaf && std::is_same<Real, float>::value)
+        threshold = static_cast<Real>(f.strict_less ? float_at_least(f.threshold[v]) : float_at_most(f.threshold[v]));
+      else if (!leaf)
+        threshold = static_cast<Real>(f.threshold[v]);
+      lane_nodes[v] = {threshold, {leaf ? self : f.left[v], leaf ? self : f.right[v]}, leaf ? 0 : f.feature[v]};
+      const uint8_t rule = f.missing_rule ? f.missing_rule[v] : static_cast<uint8_t>(kNaNDefault);
+      lane_nan[v] = static_cast<uint8_t>((rule == kNaNDefault && f.default_left[v] ? kLaneNaNLeft : 0) |
+                                         (rule == kNaNAsZero ? kLaneNaNZero : 0));
+    }
+    lane_height.assign(static_cast<size_t>(f.n_nodes), 0);
+    for (int64_t v = f.n_nodes - 1; v >= 0; --v)  // children come after their parents
+      if (f.left[v] >= 0) lane_height[v] = 1 + std::max(lane_height[f.left[v]], lane_height[f.right[v]]);
+  }
+
+  /// Prepares the rows X[n, M] (row- and column-major) and notes whether any holds NaN.
+  void prepare_rows(const double* X, int64_t n, int n_jobs, const std::function<bool()>& interrupted) {
+    const int64_t M = f.n_features;
+    no_group.assign(static_cast<size_t>(M), 0);
+    XP.resize(static_cast<size_t>(n * M));
+    XT.resize(static_cast<size_t>(n * M));
+    const int64_t n_chunks = (n + kRowChunk - 1) / kRowChunk;
+    std::vector<uint8_t> chunk_has_nan(static_cast<size_t>(n_chunks), 0);
+    parallel_for_chunks(
+        n_chunks, resolve_threads(n_jobs, n_chunks),
+        [&](int64_t chunk) {
+          bool nan = false;
+          for (int64_t r = chunk * kRowChunk; r < std::min(n, (chunk + 1) * kRowChunk); ++r)
+            for (int64_t j = 0; j < M; ++j) {
+              const Real x = static_cast<Real>(f.prepare(X[r * M + j]));
+              XT[j * n + r] = XP[r * M + j] = x;
+              nan |= x != x;
+            }
+          chunk_has_nan[chunk] = nan;
+        },
+        interrupted);
+    rows_have_nan = std::any_of(chunk_has_nan.begin(), chunk_has_nan.end(), [](uint8_t c) { return c != 0; });
+  }
+
+  /// Leaves of tree t for the rows [r0, r1) into leaf[r - r0].
+  void baseline_leaves(int64_t t, int64_t r0, int64_t r1, int32_t* leaf) const {
+    const int64_t M = f.n_features, root = f.tree_offset[t];
+    if (lane_nodes.empty()) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const Real* x = XP.data() + r * M;
+        leaf[r - r0] = static_cast<int32_t>(walk(root, x, x, no_group.data()));
+      }
+      return;
+    }
+    if (rows_have_nan)
+      baseline_lanes<true>(root, r0, r1, leaf);
+    else
+      baseline_lanes<false>(root, r0, r1, leaf);
+  }
+
+  template <bool MaybeNaN>
+  void baseline_lanes(int64_t root, int64_t r0, int64_t r1, int32_t* leaf) const {
+    const int64_t M = f.n_features;
+    const LaneNode<Real>* ln = lane_nodes.data();
+    const bool strict = f.strict_less;
+    for (int64_t b = r0; b < r1; b += kLanes) {
+      const int cnt = static_cast<int>(std::min<int64_t>(kLanes, r1 - b));
+      int32_t node[kLanes];
+      const Real* x[kLanes];
+      for (int k = 0; k < kLanes; ++k) {
+        node[k] = static_cast<int32_t>(root);
+        x[k] = XP.data() + (b + (k < cnt ? k : 0)) * M;
+      }
+      for (int32_t step = 0; step < lane_height[root]; ++step) {
+        for (int k = 0; k < kLanes; ++k) {
+          const LaneNode<Real>& nd = ln[node[k]];
+          node[k] = lane_next<MaybeNaN>(nd, MaybeNaN ? lane_nan[node[k]] : 0, x[k][nd.feature], strict);
+        }
+      }
+      for (int k = 0; k < cnt; ++k) leaf[b - r0 + k] = node[k];
+    }
+  }
+
+  /// The leaf below `node` reached by the prepared row xo whose columns in `in_group` are taken
+  /// from the prepared row xd (any split kind: the forest's own rule).
+  int64_t walk(int64_t node, const Real* xo, const Real* xd, const uint8_t* in_group) const {
+    while (f.left[node] >= 0) {
+      const int32_t j = f.feature[node];
+      node = f.goes_left(node, in_group[j] ? xd[j] : xo[j]) ? f.left[node] : f.right[node];
+    }
+    return node;
+  }
+};
+
+/// Where the leaf changes of one (tree, repeat) go: a row that lands in another leaf than its
+/// baseline leaf adds the difference of the two leaves' values to its raw sums and is marked.
+struct LeafChanges {
+  const double* value;          ///< [n_nodes, W]
+  int64_t W, K, output;         ///< leaf width, raw width, the tree's first output
+  const int32_t* baseline_leaf; ///< [n] the tree's leaf of each row
+  double* raw;                  ///< [n, K] of the repeat
+  uint8_t* changed;             ///< [n] of the repeat
+
+  void apply(int32_t r, int64_t leaf) const {
+    const int64_t old_leaf = baseline_leaf[r];
+    if (leaf == old_leaf) return;
+    const double* vn = value + leaf * W;
+    const double* vo = value + old_leaf * W;
+    double* o = raw + r * K + output;
+    for (int64_t q = 0; q < W; ++q) o[q] += vn[q] - vo[q];
+    changed[r] = 1;
+  }
+};
+
+/// The donors of one repeat: permuted row r takes the group's columns from row perm[r]; for a
+/// group of one column, donor_value[r] is that column's (prepared) value in row perm[r].
+template <typename Real>
+struct Donors {
+  const int64_t* perm;
+  const Real* donor_value;  ///< null for groups of several columns
+};
+
+/// A row to re-route, from `node`.
+struct Pending {
+  int32_t row, node;
+};
+static_assert(sizeof(Pending) == 8, "the AVX-512 scan stores a Pending as one 64-bit (row, node) lane");
+
+/// Re-routes the pending rows of one (tree, repeat) and applies their leaf changes. Rows walk
+/// branch-free, kLanes at a time so that their loads overlap, until all of the block reach their
+/// leaves. Single: the group is the one column j.
+template <bool Single, bool MaybeNaN, typename Real>
+void reroute_lanes(const RowRouter<Real>& ctx, const Pending* pending, int64_t P, const Donors<Real>& donors,
+                   int64_t j, const uint8_t* in_group, const LeafChanges& changes) {
+  const LaneNode<Real>* ln = ctx.lane_nodes.data();
+  const bool strict = ctx.f.strict_less;
+  const int64_t M = ctx.f.n_features;
+  const Real* xp = ctx.XP.data();
+  int64_t node[kLanes];
+  int32_t row[kLanes];
+  const Real* xo[kLanes];
+  const Real* xd[kLanes];
+  Real u[kLanes];
+  for (int64_t b = 0; b < P; b += kLanes) {
+    const int cnt = static_cast<int>(std::min<int64_t>(kLanes, P - b));
+    int32_t steps = 0;
+    for (int k = 0; k < kLanes; ++k) {
+      const auto& p = pending[b + (k < cnt ? k : 0)];
+      row[k] = p.row;
+      node[k] = p.node;
+      xo[k] = xp + static_cast<int64_t>(p.row) * M;
+      if (Single) u[k] = donors.donor_value[p.row];
+      else xd[k] = xp + donors.perm[p.row] * M;
+      steps = std::max(steps, ctx.lane_height[p.node]);
+    }
+    for (int32_t step = 0; step < steps; ++step) {
+      for (int k = 0; k < kLanes; ++k) {
+        const LaneNode<Real>& nd = ln[node[k]];
+        // Choosing the address, not the value, keeps this free of branches. One column: the
+        // donor's value is the lane's constant, so only the own row is read.
+        const Real* src = Single ? (nd.feature == j ? &u[k] : xo[k] + nd.feature)
+                                 : (in_group[nd.feature] != 0 ? xd[k] : xo[k]) + nd.feature;
+        node[k] = lane_next<MaybeNaN>(nd, MaybeNaN ? ctx.lane_nan[node[k]] : 0, *src, strict);
+      }
+    }
+    for (int k = 0; k < cnt; ++k) changes.apply(row[k], node[k]);
+  }
+}
+
+/// Re-routes the pending rows of one (tree, repeat) from their nodes: branch-free lanes where the
+/// forest allows them, else the forest's own walk. single_column: j, or -1 for several columns.
+template <typename Real>
+void reroute(const RowRouter<Real>& ctx, const Pending* pending, int64_t P, const Donors<Real>& donors,
+             int64_t single_column, const uint8_t* in_group, const LeafChanges& changes) {
+  const int64_t j = single_column;
+  if (ctx.lane_nodes.empty()) {
+    const int64_t M = ctx.f.n_features;
+    for (int64_t i = 0; i < P; ++i) {
+      const Real* xo = ctx.XP.data() + static_cast<int64_t>(pending[i].row) * M;
+      const Real* xd = ctx.XP.data() + donors.perm[pending[i].row] * M;
+      changes.apply(pending[i].row, ctx.walk(pending[i].node, xo, xd, in_group));
+    }
+  } else if (j >= 0) {
+    if (ctx.rows_have_nan) reroute_lanes<true, true>(ctx, pending, P, donors, j, in_group, changes);
+    else reroute_lanes<true, false>(ctx, pending, P, donors, j, in_group, changes);
+  } else {
+    if (ctx.rows_have_nan) reroute_lanes<false, true>(ctx, pending, P, donors, j, in_group, changes);
+    else reroute_lanes<false, false>(ctx, pending, P, donors, j, in_group, changes);
+  }
+}
+
+/// The scan of one leaf entry for a batch of Size repeats: each row of rows[0, count) whose donor
+/// value of repeat i (dv[i * n + row]) leaves the entry's interval is appended as (row, top) to
+/// repeat i's pending rows, out[i * bound + np[i]]. Branch-free: whether a row stays is a coin
+/// toss for the branch predictor.
+template <int64_t Size, typename Real>
+void scan_entry(const LeafEntry& entry, const int32_t* rows, int64_t count, const Real* dv, int64_t n, bool strict,
+                int64_t bound, int64_t* np, Pending* out) {
+  for (int64_t q = 0; q < count; ++q) {
+    const int32_t r = rows[q];
+    for (int64_t i = 0; i < Size; ++i) {
+      const Real u = dv[i * n + r];
+      out[i * bound + np[i]] = {r, entry.top};
+      np[i] += !entry.keeps(u, strict);
+    }
+  }
+}
+
+#ifdef XPLAIN_AVX512_SCAN
+
+/// Does this CPU run scan_entry_avx512 (checked once; XPLAIN_FAST_NO_AVX512 set in the
+/// environment turns it off, so that tests can compare both scans)?
+inline bool avx512_scan_available() {
+  static const bool available = __builtin_cpu_supports("avx512f") && !std::getenv("XPLAIN_FAST_NO_AVX512");
+  return available;
+}
+
+/// scan_entry for float rows, 16 rows at a time: AVX-512 gathers the donor values, compares them
+/// with the interval and compress-stores the leaving rows in order, so that the pending rows are
+/// exactly scan_entry's. Compiled for AVX-512 on its own (the rest of the build assumes no more
+/// than the baseline instruction set) and called only where avx512_scan_available().
+template <int64_t Size>
+__attribute__((target("avx512f"))) void scan_entry_avx512(const LeafEntry& entry, const int32_t* rows, int64_t count,
+                                                         const float* dv, int64_t n, bool strict, int64_t bound,
+                                                         int64_t* np, Pending* out) {
+  const __m512 lo = _mm512_set1_ps(entry.lo), hi = _mm512_set1_ps(entry.hi);
+  const uint64_t top_bits = static_cast<uint64_t>(static_cast<uint32_t>(entry.top)) << 32;
+  const __m512i top = _mm512_set1_epi64(static_cast<int64_t>(top_bits));
+  for (int64_t q = 0; q < count; q += 16) {
+    const __mmask16 valid = count - q >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (count - q)) - 1);
+    const __m512i r = _mm512_maskz_loadu_epi32(valid, rows + q);
+    // (row, top) pairs as Pending's memory layout on this little-endian target: row low, top high
+    // (the zero-masking forms: the unmasked ones trip GCC's -Wuninitialized in its own header)
+    const __m512i low =
+        _mm512_or_si512(_mm512_maskz_cvtepu32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xF, r, 0)), top);
+    const __m512i high =
+        _mm512_or_si512(_mm512_maskz_cvtepu32_epi64(0xFF, _mm512_maskz_extracti64x4_epi64(0xF, r, 1)), top);
+    for (int64_t i = 0; i < Size; ++i) {
+      const __m512 u = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, r, dv + i * n, 4);
+      // ordered compares are false for NaN: NaN values (and NaN bounds) leave, as in scan_entry
+      const __mmask16 keep = strict ? _mm512_cmp_ps_mask(lo, u, _CMP_LE_OQ) & _mm512_cmp_ps_mask(u, hi, _CMP_LT_OQ)
+                                    : _mm512_cmp_ps_mask(lo, u, _CMP_LT_OQ) & _mm512_cmp_ps_mask(u, hi, _CMP_LE_OQ);
+      const __mmask16 leave = valid & static_cast<__mmask16>(~keep);
+      Pending* dst = out + i * bound + np[i];
+      const __mmask8 leave_low = static_cast<__mmask8>(leave & 0xFF), leave_high = static_cast<__mmask8>(leave >> 8);
+      _mm512_mask_compressstoreu_epi64(dst, leave_low, low);
+      _mm512_mask_compressstoreu_epi64(dst + __builtin_popcount(leave_low), leave_high, high);
+      np[i] += __builtin_popcount(leave);
+    }
+  }
+}
+#endif
+
+/// Whether the float scans run scan_entry_avx512 here.
+inline bool use_avx512_scan() {
+#ifdef XPLAIN_AVX512_SCAN
+  return avx512_scan_available();
+#else
+  return false;
+#endif
+}
+
+/// The scan of tree tr's entries of column j for Size repeats (donor values dv[i * n + row]):
+/// repeat i's rows to re-route go to pending[i * bound, i * bound + np[i]).
+template <int64_t Size, typename Real>
+void scan_column(const TreeRows& tr, int64_t j, const Real* dv, int64_t n, bool strict, bool avx512, int64_t bound,
+                 int64_t* np, Pending* pending) {
+  for (int64_t e = tr.offset[j]; e < tr.offset[j + 1]; ++e) {
+    const LeafEntry& entry = tr.entries[e];
+    const int32_t* rows = tr.rows.data() + tr.row_start[entry.slot];
+    const int64_t count = tr.row_start[entry.slot + 1] - tr.row_start[entry.slot];
+#ifdef XPLAIN_AVX512_SCAN
+    if constexpr (std::is_same<Real, float>::value) {
+      if (avx512) {
+        scan_entry_avx512<Size>(entry, rows, count, dv, n, strict, bound, np, pending);
+        continue;
+      }
+    }
+#else
+    (void)avx512;
+#endif
+    scan_entry<Size>(entry, rows, count, dv, n, strict, bound, np, pending);
+  }
+}
+
+/// Repeats scanned per pass over a column's rows: their pending counts stay in registers.
+constexpr int64_t kScanBatch = 8;
+
+/// scan_column for a batch of m <= kScanBatch repeats, the batch size as a compile-time constant
+/// (the loop over it unrolls).
+template <typename Real>
+void scan_column_batch(int64_t m, const TreeRows& tr, int64_t j, const Real* dv, int64_t n, bool strict, bool avx512,
+                       int64_t bound, int64_t* np, Pending* pending) {
+  static_assert(kScanBatch == 8, "one case per batch size below");
+  switch (m) {
+    case 1: scan_column<1>(tr, j, dv, n, strict, avx512, bound, np, pending); break;
+    case 2: scan_column<2>(tr, j, dv, n, strict, avx512, bound, np, pending); break;
+    case 3: scan_column<3>(tr, j, dv, n, strict, avx512, bound, np, pending); break;
+    case 4: scan_column<4>(tr, j, dv, n, strict, avx512, bound, np, pending); break;
+    case 5: scan_column<5>(tr, j, dv, n, strict, avx512, bound, np, pending); break;
+    case 6: scan_column<6>(tr, j, dv, n, strict, avx512, bound, np, pending); break;
+    case 7: scan_column<7>(tr, j, dv, n, strict, avx512, bound, np, pending); break;
+    default: scan_column<kScanBatch>(tr, j, dv, n, strict, avx512, bound, np, pending); break;
+  }
+}
+
+}  // namespace detail
+
+/// Whether permutation_scores scans float rows with AVX-512 on this CPU (else the portable scan;
+/// both give the same pending rows in the same order, hence the same bits).
+inline bool permutation_scan_uses_avx512() { return detail::use_avx512_scan(); }
+
+}  // namespace xplain
