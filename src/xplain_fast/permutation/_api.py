@@ -191,13 +191,9 @@ class PermutationImportance(BaseEstimator):
         max_samples: float | int = 1.0,
         feature_groups: Any = None,
     ) -> None:
-        self.estimator = estimator
-        self.scoring = scoring
-        self.n_repeats = n_repeats
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.max_samples = max_samples
-        self.feature_groups = feature_groups
+        # stored untouched (scikit-learn's convention); fit validates them
+        self.estimator, self.scoring, self.n_repeats, self.n_jobs = estimator, scoring, n_repeats, n_jobs
+        self.random_state, self.max_samples, self.feature_groups = random_state, max_samples, feature_groups
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> PermutationImportance:
         """Compute the importances of ``estimator`` on (X, y); returns self."""

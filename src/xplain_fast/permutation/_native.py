@@ -150,32 +150,13 @@ def native_scores(
     offsets = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
     columns = np.concatenate(groups).astype(np.int64)
     sub_baseline, permuted = _core.permutation_scores(
-        forest.handle,
-        setup["value"],
-        sub_rows,
-        perms,
-        offsets,
-        columns,
-        spec,
-        y=sub_t["y"],
-        y_class=sub_t["y_class"],
-        sample_weight=sub_w,
-        n_jobs=threads,
-        task_memory_bytes=_NATIVE_TASK_BYTES,
-    )
+        forest.handle, setup["value"], sub_rows, perms, offsets, columns, spec, y=sub_t["y"],
+        y_class=sub_t["y_class"], sample_weight=sub_w, n_jobs=threads, task_memory_bytes=_NATIVE_TASK_BYTES)
     if row_indices is None:
         return sub_baseline, permuted
     # scikit-learn scores the baseline on all rows, the permutations on the subsample
-    baseline = _core.forest_scores(
-        forest.handle,
-        setup["value"],
-        rows,
-        spec,
-        y=full_t["y"],
-        y_class=full_t["y_class"],
-        sample_weight=sample_weight,
-        n_jobs=threads,
-    )
+    baseline = _core.forest_scores(forest.handle, setup["value"], rows, spec, y=full_t["y"], y_class=full_t["y_class"],
+                                   sample_weight=sample_weight, n_jobs=threads)
     return baseline, permuted
 
 

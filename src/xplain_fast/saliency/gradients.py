@@ -14,7 +14,8 @@ with a sign so that class 0 of a binary model with a single class-1 score is exp
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -179,6 +180,7 @@ class DenseNetwork(GradientSource):
         return self._pass(X, baseline, columns, signs, alphas, weights, True)[0]
 
 
+@dataclass
 class FiniteDifferences(GradientSource):
     """Central differences of ``function(X) -> (n,) or (n, K)``.
 
@@ -186,26 +188,14 @@ class FiniteDifferences(GradientSource):
     feature's spread in the background data (1 without), so the step follows each feature's units.
     """
 
-    kind = "finite_differences"
-
-    def __init__(
-        self,
-        function: Callable[[np.ndarray], Any],
-        *,
-        n_features: int | None,
-        is_classifier: bool,
-        classes: np.ndarray | None,
-        n_targets: int | None,
-        single_score_binary: bool,
-        feature_scale: np.ndarray | None,
-    ) -> None:
-        self.function = function
-        self.n_features = n_features
-        self.is_classifier = is_classifier
-        self.classes = classes
-        self.n_targets = n_targets
-        self.single_score_binary = single_score_binary
-        self.feature_scale = feature_scale
+    function: Callable[[np.ndarray], Any]
+    n_features: int | None
+    is_classifier: bool
+    classes: np.ndarray | None
+    n_targets: int | None
+    single_score_binary: bool
+    feature_scale: np.ndarray | None
+    kind: ClassVar[str] = "finite_differences"
 
     def _call(self, X: np.ndarray) -> np.ndarray:
         out = np.asarray(self.function(X), dtype=np.float64)

@@ -196,19 +196,11 @@ class GradientSaliency(BaseEstimator):
         n_jobs: int | None = None,
         random_state: Any = None,
     ) -> None:
-        self.model = model
-        self.method = method
-        self.n_steps = n_steps
-        self.rule = rule
-        self.baseline = baseline
-        self.target = target
-        self.output = output
-        self.absolute = absolute
-        self.n_samples = n_samples
-        self.noise_level = noise_level
-        self.batch_size = batch_size
-        self.n_jobs = n_jobs
-        self.random_state = random_state
+        # stored untouched (scikit-learn's convention); fit validates them
+        self.model, self.method, self.target, self.output = model, method, target, output
+        self.n_steps, self.rule, self.baseline, self.absolute = n_steps, rule, baseline, absolute
+        self.n_samples, self.noise_level, self.batch_size = n_samples, noise_level, batch_size
+        self.n_jobs, self.random_state = n_jobs, random_state
 
     # -- fit ------------------------------------------------------------------------------------
     def fit(self, X_background: Any = None, y: Any = None) -> GradientSaliency:
