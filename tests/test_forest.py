@@ -122,3 +122,12 @@ def test_categorical_truncation_in_the_core_and_the_reference(truncation):
     expected = [1.0 if truncation else 2.0, 1.0, 1.0, 2.0, 2.0, 2.0]
     assert forest.predict(X).tolist() == expected
     assert [1.0 if goes_left(forest, 0, x) else 2.0 for x in X[:, 0]] == expected
+
+
+def test_digest_covers_everything_an_explanation_depends_on(tmp_path):
+    forest = random_forest(np.random.default_rng(4), n_features=3, n_trees=2, max_nodes=9)
+    forest.save(tmp_path / "f.npz")
+    assert xf.Forest.load(tmp_path / "f.npz").digest() == forest.digest() == pickle.loads(pickle.dumps(forest)).digest()
+    changed = pickle.loads(pickle.dumps(forest))
+    changed.cover[changed.left[0]] += 1.0  # the same predictions, other path-dependent SHAP values
+    assert changed.digest() != forest.digest()

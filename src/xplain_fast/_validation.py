@@ -107,3 +107,12 @@ def check_fitted(estimator: Any, attribute: str) -> None:
         from sklearn.exceptions import NotFittedError
 
         raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit() first")
+
+
+def seeded_sample(n: int, size: int, seed: int | None) -> np.ndarray:
+    """Sorted indices of ``size`` of ``n`` rows drawn without replacement with ``seed``.
+
+    The one draw behind every "k of n rows, seed s" sample (plots, the report, the command line),
+    so the same seed picks the same rows everywhere.
+    """
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))

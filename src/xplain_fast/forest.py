@@ -6,6 +6,7 @@ from a fitted model; every algorithm reads it and nothing else.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -218,6 +219,20 @@ class Forest:
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | PathLike) -> None:
         """Write the forest to a ``.npz`` file (no pickle inside)."""
+        arrays, meta = self._contents()
+        np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+
+    def digest(self) -> str:
+        """SHA-256 of everything :meth:`save` writes: equal digests, equal models and explanations."""
+        arrays, meta = self._contents()
+        digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+        for name in sorted(arrays):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+        return digest.hexdigest()
+
+    def _contents(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, metadata) that define the forest: what a file holds and the digest covers."""
         arrays = {n: getattr(self, n) for n in (*_ARRAYS, *_OPTIONAL_ARRAYS) if getattr(self, n) is not None}
         meta = {
             "n_features": self.n_features,
@@ -232,7 +247,7 @@ class Forest:
             "source": self.source,
             "format": 2,
         }
-        np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+        return arrays, meta
 
     @classmethod
     def load(cls, path: str | PathLike) -> Forest:

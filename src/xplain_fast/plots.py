@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import seeded_sample
 from .explanation import Explanation
 
 __all__ = ["bar", "beeswarm", "force", "heatmap", "importance", "interaction_heatmap", "saliency_map", "scatter",
@@ -127,7 +128,7 @@ def _subsample(n: int, max_points: int, random_state: int | None) -> tuple[np.nd
     max_points = _check_int(max_points, "max_points", 1)
     if n <= max_points:
         return np.arange(n), None
-    picked = np.sort(np.random.default_rng(random_state).choice(n, size=max_points, replace=False))
+    picked = seeded_sample(n, max_points, random_state)
     return picked, f"{max_points:,} of {n:,} rows ({100 * max_points / n:.0f}%), seed {random_state}"
 
 

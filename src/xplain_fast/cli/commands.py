@@ -12,6 +12,7 @@ import numpy as np
 
 from .._forest_estimator import forest_estimator
 from .._io import ResultWriter, TableReader, suffix_of
+from .._validation import seeded_sample
 from ..forest import Forest
 from ..models import to_forest
 from .inputs import (
@@ -268,22 +269,23 @@ def run_report(args: argparse.Namespace) -> int:
 
     with step("loading the model", args.quiet):
         model = load_model(args.model)
-    names, n_features = model_features(model)
+        forest = to_forest(model)  # once: the explainer and the column matching both use it
+    names, n_features = forest.feature_names, forest.n_features
     reader = TableReader(args.data, args.chunk_rows)
     columns = select_columns(reader, names, n_features, args.target, args.data)
     wanted = columns.features + ([columns.target] if columns.target is not None else [])
     with step("reading the data", args.quiet):
         block, note = _sampled_rows(reader, wanted, args.max_rows, args.random_state, args.data)
-    estimator = forest_estimator(model, args.n_jobs) if isinstance(model, Forest) else model
+    estimator = forest_estimator(forest, args.n_jobs) if isinstance(model, Forest) else model
     X, y = _estimator_inputs(estimator, block, columns)
     if args.background is None:
-        explainer = TreeExplainer(model, n_jobs=args.n_jobs)
+        explainer = TreeExplainer(forest, n_jobs=args.n_jobs)
     else:
         background_reader = TableReader(args.background, args.chunk_rows)
         background_columns = select_columns(background_reader, names, n_features, None, args.background)
         with step("reading the background rows", args.quiet):
             background = background_reader.read_all(background_columns.features)
-        explainer = TreeExplainer(model, feature_perturbation="interventional", n_jobs=args.n_jobs)
+        explainer = TreeExplainer(forest, feature_perturbation="interventional", n_jobs=args.n_jobs)
         explainer.fit(background)
     with step("computing the report", args.quiet):
         path = report(explainer, X, y, path=args.output or "report.html", estimator=estimator,
@@ -304,7 +306,7 @@ def _sampled_rows(reader: TableReader, columns: list[Any], max_rows: int, seed: 
         if len(block) == 0:
             raise ValueError(f"{path} has no rows")
         return block, f"All {len(block):,} rows of {path} are explained."
-    keep = np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
+    keep = seeded_sample(n, max_rows, seed)
     parts, start = [], 0
     for chunk in reader.chunks(columns):
         lo, hi = np.searchsorted(keep, [start, start + len(chunk)])

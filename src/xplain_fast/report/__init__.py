@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import hashlib
 import io
 import json
 import os
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._forest_estimator import forest_estimator
-from .._validation import check_n_jobs
+from .._validation import check_n_jobs, seeded_sample
 
 __all__ = ["report"]
 
@@ -168,7 +167,7 @@ def _sample(X: Any, y: Any, max_rows: int, random_state: int) -> tuple[Any, Any,
         raise ValueError(f"y has {len(y)} entries, but X has {n} rows")
     if n <= max_rows:
         return X, y, f"All {n:,} rows of the data are explained."
-    picked = np.sort(np.random.default_rng(random_state).choice(n, size=max_rows, replace=False))
+    picked = seeded_sample(n, max_rows, random_state)
     rows = X.iloc[picked] if hasattr(X, "iloc") else np.asarray(X)[picked]
     labels = None if y is None else (y.iloc[picked] if hasattr(y, "iloc") else np.asarray(y)[picked])
     return rows, labels, (f"{max_rows:,} of {n:,} rows ({100 * max_rows / n:.1f}%) are explained, "
@@ -344,27 +343,13 @@ def _provenance(forest: Any, random_state: int, threads: int) -> dict[str, Any]:
     versions.update(library_version(forest.source))
     return {
         **versions,
-        "model hash (sha256 of the Forest)": _forest_hash(forest),
+        "model hash (sha256 of the Forest)": forest.digest(),
         "seed": random_state,
         "threads": threads,
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
-
-
-def _forest_hash(forest: Any) -> str:
-    """A digest of everything that decides the model's output (the arrays and the comparison rules)."""
-    digest = hashlib.sha256()
-    for name in ("left", "right", "feature", "threshold", "default_left", "value", "tree_offset",
-                 "tree_output", "base_value", "missing_rule", "cat_offset", "cat_words", "cat_bits"):
-        array = getattr(forest, name)
-        if array is not None:
-            digest.update(name.encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update(json.dumps([forest.decision, forest.link, forest.float32_input,
-                              forest.categorical_truncation]).encode())
-    return digest.hexdigest()
 
 
 def _render(context: dict) -> str:
