@@ -140,6 +140,40 @@ py::array_t<double> interactions_without_gil(const xplain::ForestView& f, const 
   return out;
 }
 
+/// Binds one engine's `<engine>_shap_values(forest, tables, X, n_jobs)` and
+/// `<engine>_interaction_values(forest, tables, X, features, n_jobs)` over the core's two entry
+/// points of that shape (GIL released as in attributions_without_gil / interactions_without_gil).
+template <typename Tables>
+void def_shap_engine(py::module_& m, const std::string& engine,
+                     void (*values)(const xplain::ForestView&, const Tables&, const double*, int64_t, double*, int,
+                                    const std::function<bool()>&),
+                     void (*interactions)(const xplain::ForestView&, const Tables&, const double*, int64_t,
+                                          const int32_t*, int64_t, double*, int, const std::function<bool()>&),
+                     const char* values_doc, const char* interactions_doc) {
+  m.def(
+      (engine + "_shap_values").c_str(),
+      [values](const ForestHandle& forest, const Tables& tables, const py::array& X, int n_jobs) {
+        const auto& f = forest.view();
+        return attributions_without_gil(f, X, [&](const double* x, int64_t n, double* out) {
+          values(f, tables, x, n, out, n_jobs, python_interrupt_check());
+        });
+      },
+      py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("n_jobs") = 1, values_doc);
+  m.def(
+      (engine + "_interaction_values").c_str(),
+      [interactions](const ForestHandle& forest, const Tables& tables, const py::array& X,
+                     const carray<int64_t>& features, int n_jobs) {
+        const auto& f = forest.view();
+        // the core's std::invalid_argument reaches Python as a ValueError
+        return interactions_without_gil(
+            f, X, features, [&](const double* x, int64_t n, const int32_t* subset, int64_t n_sub, double* out) {
+              interactions(f, tables, x, n, subset, n_sub, out, n_jobs, python_interrupt_check());
+            });
+      },
+      py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("features"), py::arg("n_jobs") = 1,
+      interactions_doc);
+}
+
 void register_forest(py::module_& m);
 void register_treeshap(py::module_& m);
 void register_interventional(py::module_& m);

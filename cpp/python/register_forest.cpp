@@ -4,11 +4,6 @@
 
 namespace xplain_py {
 
-template <typename T>
-static const T* data_or_null(const carray<T>& a) {
-  return a.size() == 0 ? nullptr : a.data();
-}
-
 ForestHandle::ForestHandle(carray<int32_t> left, carray<int32_t> right, carray<int32_t> feature,
                            carray<double> threshold, carray<uint8_t> default_left,
                            carray<uint8_t> missing_rule, carray<double> value, carray<double> cover,
@@ -35,25 +30,18 @@ ForestHandle::ForestHandle(carray<int32_t> left, carray<int32_t> right, carray<i
   if (value.ndim() != 2 || value.shape(0) != n) throw py::value_error("Forest 'value' must be [n_nodes, width]");
   if (tree_output.size() + 1 != tree_offset.size())
     throw py::value_error("Forest 'tree_output' needs one entry per tree");
-  for (py::array a : {py::array(left), py::array(right), py::array(feature), py::array(threshold),
-                      py::array(default_left), py::array(missing_rule), py::array(value), py::array(cover),
-                      py::array(tree_offset), py::array(tree_output), py::array(base_value),
-                      py::array(cat_offset), py::array(cat_words), py::array(cat_bits)})
+  // Every array stays referenced for the handle's life; an empty optional one is a null pointer.
+  auto keep = [this](const auto& a) {
     keep_alive_.append(a);
-  view_.left = left.data();
-  view_.right = right.data();
-  view_.feature = feature.data();
-  view_.threshold = threshold.data();
-  view_.default_left = default_left.data();
-  view_.missing_rule = data_or_null(missing_rule);
-  view_.value = value.data();
-  view_.cover = cover.data();
-  view_.tree_offset = tree_offset.data();
-  view_.tree_output = tree_output.data();
-  view_.base_value = base_value.data();
-  view_.cat_offset = data_or_null(cat_offset);
-  view_.cat_words = data_or_null(cat_words);
-  view_.cat_bits = data_or_null(cat_bits);
+    return a.size() == 0 ? nullptr : a.data();
+  };
+  view_.left = keep(left); view_.right = keep(right); view_.feature = keep(feature);
+  view_.threshold = keep(threshold); view_.default_left = keep(default_left);
+  view_.missing_rule = keep(missing_rule);
+  view_.value = keep(value); view_.cover = keep(cover);
+  view_.tree_offset = keep(tree_offset); view_.tree_output = keep(tree_output);
+  view_.base_value = keep(base_value);
+  view_.cat_offset = keep(cat_offset); view_.cat_words = keep(cat_words); view_.cat_bits = keep(cat_bits);
   view_.n_cat_bits = cat_bits.size();
   view_.n_nodes = n;
   view_.n_trees = static_cast<int64_t>(tree_output.size());

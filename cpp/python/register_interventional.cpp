@@ -99,30 +99,9 @@ void register_interventional(py::module_& m) {
   register_tables(m);
   register_pair(m);
 
-  m.def(
-      "interventional_shap_values",
-      [](const ForestHandle& forest, const xplain::InterventionalTables& tables, const py::array& X, int n_jobs) {
-        const auto& f = forest.view();
-        return attributions_without_gil(f, X, [&](const double* x, int64_t n, double* out) {
-          xplain::interventional_shap_values(f, tables, x, n, out, n_jobs, python_interrupt_check());
-        });
-      },
-      py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("n_jobs") = 1,
-      "Interventional SHAP values of the raw output [n_rows, n_features, n_outputs] for float64 rows X.");
-
-  m.def(
-      "interventional_interaction_values",
-      [](const ForestHandle& forest, const xplain::InterventionalTables& tables, const py::array& X,
-         const carray<int64_t>& features, int n_jobs) {
-        const auto& f = forest.view();
-        // std::invalid_argument (statistics without patterns) reaches Python as a ValueError
-        return interactions_without_gil(
-            f, X, features, [&](const double* x, int64_t n, const int32_t* subset, int64_t n_sub, double* out) {
-              xplain::interventional_interaction_values(f, tables, x, n, subset, n_sub, out, n_jobs,
-                                                        python_interrupt_check());
-            });
-      },
-      py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("features"), py::arg("n_jobs") = 1,
+  def_shap_engine<xplain::InterventionalTables>(
+      m, "interventional", &xplain::interventional_shap_values, &xplain::interventional_interaction_values,
+      "Interventional SHAP values of the raw output [n_rows, n_features, n_outputs] for float64 rows X.",
       "Interventional SHAP interaction values [n_rows, n_sub, n_sub, n_outputs] (tables fitted with\n"
       "max_table_bytes=0, so that every leaf keeps its background patterns).");
 }

@@ -25,28 +25,9 @@ void register_treeshap(py::module_& m) {
       },
       py::arg("forest"), "Precompute the per-node quadrature tables of path-dependent TreeSHAP.");
 
-  m.def(
-      "path_shap_values",
-      [](const ForestHandle& forest, const xplain::PathShapTables& tables, const py::array& X, int n_jobs) {
-        const auto& f = forest.view();
-        return attributions_without_gil(f, X, [&](const double* x, int64_t n, double* out) {
-          xplain::path_shap_values(f, tables, x, n, out, n_jobs, python_interrupt_check());
-        });
-      },
-      py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("n_jobs") = 1,
-      "Path-dependent SHAP values [n_rows, n_features, n_outputs] for float64 rows X.");
-
-  m.def(
-      "path_interaction_values",
-      [](const ForestHandle& forest, const xplain::PathShapTables& tables, const py::array& X,
-         const carray<int64_t>& features, int n_jobs) {
-        const auto& f = forest.view();
-        return interactions_without_gil(
-            f, X, features, [&](const double* x, int64_t n, const int32_t* subset, int64_t n_sub, double* out) {
-              xplain::path_interaction_values(f, tables, x, n, subset, n_sub, out, n_jobs, python_interrupt_check());
-            });
-      },
-      py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("features"), py::arg("n_jobs") = 1,
+  def_shap_engine<xplain::PathShapTables>(
+      m, "path", &xplain::path_shap_values, &xplain::path_interaction_values,
+      "Path-dependent SHAP values [n_rows, n_features, n_outputs] for float64 rows X.",
       "Path-dependent SHAP interaction values [n_rows, n_sub, n_sub, n_outputs] for the listed features.");
 }
 

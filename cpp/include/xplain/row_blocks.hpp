@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "forest.hpp"
@@ -21,6 +23,11 @@ constexpr int kShapBlock = 32;
 constexpr int64_t kShapChunk = 128;
 
 namespace detail {
+
+template <typename Job, typename = void>
+struct has_finish : std::false_type {};
+template <typename Job>
+struct has_finish<Job, std::void_t<decltype(std::declval<Job&>().finish())>> : std::true_type {};
 
 /// 1.0 where lane r of the block goes left at internal forest node `split`, else 0.0.
 /// `xt` is the block transposed ([feature][lane]) and already prepared (float32-rounded if needed).
@@ -58,6 +65,28 @@ inline void transpose_rows(const ForestView& forest, const double* X, int64_t r0
 /// branch-free case).
 inline bool plain_splits_of(const ForestView& forest) {
   return forest.missing_rule == nullptr && forest.cat_offset == nullptr;
+}
+
+/// A chunk of walk_row_blocks made of its own scratch and job:
+/// `visit_block(scratch, job, t, block_first_row, lanes, xt, plain_splits)` walks one (tree, block);
+/// `job.finish()`, where the job has one, runs after the chunk's last tree.
+template <typename Scratch, typename Job, typename VisitBlock>
+struct ScratchChunk {
+  Scratch scratch;
+  Job job;
+  VisitBlock visit_block;
+
+  void block(int64_t t, int64_t first_row, int lanes, const double* xt, bool plain_splits) {
+    visit_block(scratch, job, t, first_row, lanes, xt, plain_splits);
+  }
+  void finish() {
+    if constexpr (has_finish<Job>::value) job.finish();
+  }
+};
+
+template <typename Scratch, typename Job, typename VisitBlock>
+ScratchChunk<Scratch, Job, VisitBlock> scratch_chunk(Scratch scratch, Job job, VisitBlock visit_block) {
+  return {std::move(scratch), std::move(job), std::move(visit_block)};
 }
 
 /// The walk: for every fixed chunk of kShapChunk rows of X[n_rows, n_features] (in parallel),

@@ -400,26 +400,6 @@ struct ShapVisitor {
 
 }  // namespace detail
 
-namespace detail {
-
-/// One chunk of the row-block walk for path-dependent engines: the job's visitor walks every
-/// (tree, block) with the chunk's own scratch.
-template <typename Job>
-struct PathShapChunk {
-  const ForestView& forest;
-  const PathShapTables& tables;
-  ShapScratch scratch;
-  Job job;
-
-  void block(int64_t t, int64_t first_row, int, const double* xt, bool plain_splits) {
-    auto visit = job.visitor(t, first_row, scratch);
-    walk_tree_block(forest, tables, t, plain_splits, xt, scratch, visit);
-  }
-  void finish() { job.finish(); }
-};
-
-}  // namespace detail
-
 /// Runs `make_job(first_row, end_row)` once per fixed chunk of rows, in parallel, and walks every
 /// tree over the chunk's blocks of kShapBlock rows with the job's visitor:
 /// `job.visitor(t, block_first_row, scratch)` then `job.finish()`. Lanes past the chunk's last row
@@ -429,8 +409,12 @@ template <typename MakeJob>
 void for_each_row_block(const ForestView& forest, const PathShapTables& tables, const double* X, int64_t n_rows,
                         int n_jobs, const std::function<bool()>& interrupted, MakeJob&& make_job) {
   detail::walk_row_blocks(forest, X, n_rows, n_jobs, interrupted, [&](int64_t r0, int64_t r1) {
-    using Job = decltype(make_job(r0, r1));
-    return detail::PathShapChunk<Job>{forest, tables, detail::ShapScratch(tables, forest.value_width), make_job(r0, r1)};
+    return detail::scratch_chunk(detail::ShapScratch(tables, forest.value_width), make_job(r0, r1),
+                                 [&](detail::ShapScratch& scratch, auto& job, int64_t t, int64_t first_row, int,
+                                     const double* xt, bool plain_splits) {
+                                   auto visit = job.visitor(t, first_row, scratch);
+                                   detail::walk_tree_block(forest, tables, t, plain_splits, xt, scratch, visit);
+                                 });
   });
 }
 

@@ -79,22 +79,6 @@ void walk_failed_masks(const ForestView& forest, const InterventionalTables& T, 
   }
 }
 
-/// One chunk of the row-block walk for the interventional engines: the mask walk of every
-/// (tree, block) hands each leaf's failed masks to the chunk's worker.
-template <typename Worker>
-struct MaskChunk {
-  const ForestView& forest;
-  const InterventionalTables& T;
-  MaskScratch scratch;
-  Worker worker;
-
-  void block(int64_t t, int64_t first, int lanes, const double* xt, bool plain_splits) {
-    walk_failed_masks(forest, T, t, plain_splits, xt, scratch,
-                      [&](int32_t leaf, const uint64_t* masks) { worker(first, lanes, t, leaf, masks); });
-  }
-  void finish() {}
-};
-
 /// The mask walk over every tree for the rows [0, n_rows) (walk_row_blocks: row chunks in
 /// parallel): each chunk makes its own worker = make_worker() and calls
 /// worker(first_row, lanes, tree, leaf, masks) at every leaf of every tree (trees outer), for
@@ -103,8 +87,14 @@ template <typename MakeWorker>
 void for_each_leaf_of_rows(const ForestView& forest, const InterventionalTables& T, const double* X, int64_t n_rows,
                            int n_jobs, const std::function<bool()>& interrupted, MakeWorker&& make_worker) {
   walk_row_blocks(forest, X, n_rows, n_jobs, interrupted, [&](int64_t, int64_t) {
-    using Worker = decltype(make_worker());
-    return MaskChunk<Worker>{forest, T, MaskScratch(T), make_worker()};
+    return scratch_chunk(MaskScratch(T), make_worker(),
+                         [&](MaskScratch& scratch, auto& worker, int64_t t, int64_t first, int lanes,
+                             const double* xt, bool plain_splits) {
+                           walk_failed_masks(forest, T, t, plain_splits, xt, scratch,
+                                             [&](int32_t leaf, const uint64_t* masks) {
+                                               worker(first, lanes, t, leaf, masks);
+                                             });
+                         });
   });
 }
 
