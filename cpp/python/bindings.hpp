@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -138,6 +139,69 @@ py::array_t<double> interactions_without_gil(const xplain::ForestView& f, const 
   double* o = out.mutable_data();
   run_without_gil([&] { explain(x, n, subset_index.data(), n_sub, o); });
   return out;
+}
+
+namespace detail {
+
+/// Appends each visited field to a pickle state: a vector as its raw bytes, a scalar as a number.
+struct FieldWriter {
+  py::list& state;
+  template <typename T>
+  void operator()(const std::vector<T>& v) const {
+    state.append(py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T)));
+  }
+  template <typename T>
+  void operator()(const T& x) const {
+    state.append(x);
+  }
+};
+
+/// Reads the visited fields back from a pickle state, in the order FieldWriter wrote them.
+struct FieldReader {
+  const py::tuple& state;
+  size_t& next;
+  py::handle field() const {
+    if (next >= state.size()) throw py::value_error("the pickled tables are truncated");
+    return state[next++];
+  }
+  template <typename T>
+  void operator()(std::vector<T>& v) const {
+    const std::string bytes = field().cast<std::string>();
+    if (bytes.size() % sizeof(T) != 0) throw py::value_error("the pickled tables are corrupt");
+    v.resize(bytes.size() / sizeof(T));
+    if (!bytes.empty()) std::memcpy(v.data(), bytes.data(), bytes.size());
+  }
+  template <typename T>
+  void operator()(T& x) const {
+    x = field().cast<T>();
+  }
+};
+
+}  // namespace detail
+
+/// pickle support for a tables struct with visit_fields, so a fitted explainer travels to other
+/// processes (Dask workers, Spark executors) without rebuilding its tables there. The state is a
+/// tag naming the struct and its layout, then every field; pickles are for the same build and
+/// byte order, and like every pickle they are to be loaded from trusted sources only.
+template <typename Tables>
+auto tables_pickle(std::string tag) {
+  return py::pickle(
+      [tag](const Tables& tables) {
+        py::list state;
+        state.append(tag);
+        // visit_fields only reads here; it is non-const because FieldReader writes through it
+        const_cast<Tables&>(tables).visit_fields(detail::FieldWriter{state});
+        return py::tuple(state);
+      },
+      [tag](const py::tuple& state) {
+        if (state.size() < 1 || !py::isinstance<py::str>(state[0]) || state[0].cast<std::string>() != tag)
+          throw py::value_error("not pickled tables of this version (" + tag + "); fit the explainer again");
+        Tables tables;
+        size_t next = 1;
+        tables.visit_fields(detail::FieldReader{state, next});
+        if (next != state.size()) throw py::value_error("the pickled tables have extra fields");
+        return tables;
+      });
 }
 
 /// Binds one engine's `<engine>_shap_values(forest, tables, X, n_jobs)` and

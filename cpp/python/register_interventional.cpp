@@ -28,7 +28,8 @@ void register_tables(py::module_& m) {
                              [](const xplain::InterventionalTables& t) { return t.n_pattern_leaves; })
       .def_property_readonly("table_bytes",
                              [](const xplain::InterventionalTables& t) { return int64_t(8) * int64_t(t.table.size()); })
-      .def_property_readonly("nbytes", &xplain::InterventionalTables::nbytes);
+      .def_property_readonly("nbytes", &xplain::InterventionalTables::nbytes)
+      .def(tables_pickle<xplain::InterventionalTables>("xplain-fast InterventionalTables 1"));
 
   m.def(
       "build_interventional_tables",

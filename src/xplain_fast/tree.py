@@ -297,16 +297,22 @@ class TreeExplainer(BaseEstimator):
                 "at a time or pass features=[...] for a subset"
             )
         n_jobs = check_n_jobs(self.n_jobs)
+        tables = self._interaction_tables()
         if self.feature_perturbation == "interventional":
-            if self._pattern_tables is None:
-                # every leaf keeps its distinct background patterns (no superset-sum tables)
-                self._pattern_tables = _core.build_interventional_tables(
-                    self.forest_.handle, self._background, max_table_bytes=0, n_jobs=n_jobs)
-            out = _core.interventional_interaction_values(self.forest_.handle, self._pattern_tables, rows,
-                                                          subset, n_jobs)
+            out = _core.interventional_interaction_values(self.forest_.handle, tables, rows, subset, n_jobs)
         else:
-            out = _core.path_interaction_values(self.forest_.handle, self._tables, rows, subset, n_jobs)
+            out = _core.path_interaction_values(self.forest_.handle, tables, rows, subset, n_jobs)
         return out[..., 0] if self.n_outputs_ == 1 else out
+
+    def _interaction_tables(self) -> Any:
+        """The tables of interaction values, built on first use (interventional: every leaf keeps
+        its distinct background patterns, no superset-sum tables)."""
+        if self.feature_perturbation != "interventional":
+            return self._tables
+        if self._pattern_tables is None:
+            self._pattern_tables = _core.build_interventional_tables(
+                self.forest_.handle, self._background, max_table_bytes=0, n_jobs=check_n_jobs(self.n_jobs))
+        return self._pattern_tables
 
     def _feature_indices(self, features: Any) -> np.ndarray:
         names = self.forest_.feature_names
@@ -358,18 +364,14 @@ class TreeExplainer(BaseEstimator):
                 "Please report this with the model; check_additivity=False skips the check."
             )
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("_tables", None)
-        state["_pattern_tables"] = None  # rebuilt on demand
-        return state
-
+    # Pickles carry the fitted tables (they pickle as raw bytes), so an explainer sent to other
+    # processes (Dask workers, Spark executors) explains at once, without refitting there.
     def __setstate__(self, state: dict) -> None:
         state.setdefault("model_output", "raw")  # pickled before interventional support
         state.setdefault("_transform", "identity")
         state.setdefault("_pattern_tables", None)
         self.__dict__.update(state)
-        if "forest_" in state:
+        if "forest_" in state and "_tables" not in state:  # pickled before the tables pickled
             self._build_tables()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -10,44 +12,45 @@ from sklearn.utils import _safe_indexing
 
 #: bytes of permuted copies of X the generic path builds at once
 _GENERIC_CHUNK_BYTES = 64 * 2**20
-_PREDICT_METHODS = ("predict", "predict_proba", "decision_function", "predict_log_proba")
+PREDICT_METHODS = ("predict", "predict_proba", "decision_function", "predict_log_proba")
 
 
-class _BatchedEstimator:
-    """Stands in for the estimator while scoring slices of a stacked batch of permuted copies.
+class StandInEstimator:
+    """Stands in for the estimator while a scorer scores one stand-in X.
 
-    ``predict``-like methods called with the current slice return that slice of the method's
-    output on the whole batch, computed once per method; any other call is delegated.
+    ``predict``-like methods called with exactly ``stand_in_X`` return ``predictions(name)``,
+    computed elsewhere (a slice of a stacked batch, or predictions gathered from a cluster). Other
+    methods called with it go to the estimator when ``stand_in_X`` holds the rows scored, and raise
+    when it is a placeholder for rows that live elsewhere. Anything else is delegated.
     """
 
-    def __init__(self, estimator: Any) -> None:
+    def __init__(self, estimator: Any, stand_in_X: Any, predictions: Callable[[str], Any], *,
+                 holds_rows: bool) -> None:
         self._estimator = estimator
-        self._batch: Any = None
-        self._cache: dict[str, Any] = {}
-        self._slice: Any = None
-        self._bounds = (0, 0)
-
-    def _set_batch(self, batch: Any) -> None:
-        self._batch, self._cache = batch, {}
-
-    def _set_slice(self, x_slice: Any, start: int, stop: int) -> None:
-        self._slice, self._bounds = x_slice, (start, stop)
+        self._stand_in_X = stand_in_X
+        self._predictions = predictions
+        self._holds_rows = holds_rows
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._estimator, name)
-        if name in _PREDICT_METHODS:
+        if not callable(attr):
+            return attr
 
-            def method(X: Any, *args: Any, **kwargs: Any) -> Any:
-                if X is not self._slice or args or kwargs:
-                    return attr(X, *args, **kwargs)
-                if name not in self._cache:
-                    self._cache[name] = attr(self._batch)
-                start, stop = self._bounds
-                return self._cache[name][start:stop]
+        def method(*args: Any, **kwargs: Any) -> Any:
+            if not any(a is self._stand_in_X for a in (*args, *kwargs.values())):
+                return attr(*args, **kwargs)
+            if name in PREDICT_METHODS and len(args) == 1 and not kwargs:
+                return self._predictions(name)
+            if self._holds_rows:
+                return attr(*args, **kwargs)
+            raise TypeError(
+                f"the scorer called {type(self._estimator).__name__}.{name}() with the rows it scores; "
+                f"the rows live on the cluster, so a scorer may call "
+                f"only {', '.join(PREDICT_METHODS)}"
+            )
 
-            method.__name__ = name
-            return method
-        return attr
+        method.__name__ = name
+        return method
 
     def __sklearn_tags__(self) -> Any:
         return self._estimator.__sklearn_tags__()
@@ -78,20 +81,30 @@ def generic_scores(
     m = X_sub.shape[0]
     R = perms.shape[0]
     per_batch = max(1, min(R, _GENERIC_CHUNK_BYTES // max(1, m * X_sub.shape[1] * 8)))
-    proxy = _BatchedEstimator(estimator)
     permuted = np.empty((len(groups), R, len(names)))
     for g, cols in enumerate(groups):
         for r0 in range(0, R, per_batch):
             r1 = min(R, r0 + per_batch)
             copies = [_permuted_copy(X_sub, cols, perms[r]) for r in range(r0, r1)]
-            batch = _stack(copies)
-            proxy._set_batch(batch)
+            batch_predictions = _BatchPredictions(estimator, _stack(copies))
             for k, r in enumerate(range(r0, r1)):
-                proxy._set_slice(copies[k], k * m, (k + 1) * m)
-                score = scorer(proxy, copies[k], y_sub, **kwargs)
+                stand_in = StandInEstimator(estimator, copies[k], partial(batch_predictions, k * m, (k + 1) * m),
+                                            holds_rows=True)
+                score = scorer(stand_in, copies[k], y_sub, **kwargs)
                 permuted[g, r] = [score[k2] for k2 in names] if multi else [score]
-            proxy._set_batch(None)
     return base, permuted, names, multi
+
+
+class _BatchPredictions:
+    """The estimator's outputs on a stacked batch of permuted copies, each method's computed once."""
+
+    def __init__(self, estimator: Any, batch: Any) -> None:
+        self._estimator, self._batch, self._outputs = estimator, batch, {}
+
+    def __call__(self, start: int, stop: int, name: str) -> Any:
+        if name not in self._outputs:
+            self._outputs[name] = getattr(self._estimator, name)(self._batch)
+        return self._outputs[name][start:stop]
 
 
 def _permuted_copy(X: Any, cols: np.ndarray, perm: np.ndarray) -> Any:

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 namespace xplain {
@@ -73,6 +74,19 @@ struct InterventionalTables {
                                 is_left_child.size());
   }
   double B(int64_t a, int64_t c) const { return beta[static_cast<size_t>(a * beta_stride + c)]; }
+
+  /// Calls visit(field) on every member, in a fixed order: what a serializer (pickle) stores.
+  template <typename Visit>
+  void visit_fields(Visit&& visit) {
+    for (auto* v : {&node_begin, &source, &subtree_end, &parent_source, &leaf_node, &leaf_feature_begin,
+                    &table_begin, &pattern_begin})
+      visit(*v);
+    for (auto* v : {&depth, &bit, &leaf_id, &leaf_k, &leaf_feature, &pattern_zeros}) visit(*v);
+    for (auto* v : {&leaf_full, &table, &pattern_count, &beta, &expected}) visit(*v);
+    for (auto* v : {&nonempty, &pattern_failed}) visit(*v);
+    visit(is_left_child);
+    for (auto* v : {&beta_stride, &words, &max_depth, &n_background, &n_table_leaves, &n_pattern_leaves}) visit(*v);
+  }
 };
 
 }  // namespace xplain
