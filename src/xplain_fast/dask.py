@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 
 try:
     import dask
@@ -55,15 +55,7 @@ from ._distributed import (
     value_shape,
 )
 from .permutation._api import _bunch
-from .permutation._arguments import (
-    check_fitted,
-    check_max_samples,
-    check_n_repeats,
-    check_sample_weight,
-    check_y,
-    draw_permutations,
-    resolve_groups,
-)
+from .permutation._arguments import check_and_draw, check_fitted
 from .permutation._generic import StandInEstimator
 from .permutation._scorers import scorer_names
 
@@ -178,18 +170,9 @@ def _shap_frame(part: pd.DataFrame, explainer: Any, check_additivity: bool) -> p
 
 
 def permutation_importance(
-    estimator: Any,
-    X: Any,
-    y: Any,
-    *,
-    scoring: str | Any | Sequence[str] | Mapping[str, Any] | None = None,
-    n_repeats: int = 5,
-    random_state: int | np.random.RandomState | None = None,
-    sample_weight: Any = None,
-    max_samples: float | int = 1.0,
-    feature_groups: Any = None,
-    client: Any = None,
-    max_retries: int = 3,
+    estimator: Any, X: Any, y: Any, *, scoring: str | Any | Sequence[str] | Mapping[str, Any] | None = None,
+    n_repeats: int = 5, random_state: int | np.random.RandomState | None = None, sample_weight: Any = None,
+    max_samples: float | int = 1.0, feature_groups: Any = None, client: Any = None, max_retries: int = 3,
 ) -> Bunch | dict[str, Bunch]:
     """Permutation importance of any fitted estimator on a Dask array or DataFrame.
 
@@ -227,20 +210,14 @@ def permutation_importance(
         As :func:`xplain_fast.permutation_importance`.
     """
     client = client if client is not None else _current_client()
-    n_repeats = check_n_repeats(n_repeats)
-    check_fitted(estimator)
+    check_fitted(estimator)  # before any work on the cluster
     partitions = _Partitions(client, X)
     n_samples, n_features = partitions.n_rows, partitions.n_features
-    expected = getattr(estimator, "n_features_in_", None)
-    if expected is not None and int(expected) != n_features:
-        raise ValueError(f"X has {n_features} features, but {type(estimator).__name__} was fitted with {expected}")
-    y = check_y(_local(y), n_samples)
-    y = None if y is None else np.asarray(y)
-    sample_weight = check_sample_weight(_local(sample_weight), n_samples)
-    groups, _ = resolve_groups(feature_groups, partitions.meta, n_features)
-    random_seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
-    max_samples = check_max_samples(max_samples, n_samples)
-    row_indices, perms = draw_permutations(random_seed, n_samples, max_samples, n_repeats)
+    draws = check_and_draw(estimator, partitions.meta, n_samples, n_features, _local(y), _local(sample_weight),
+                           feature_groups, random_state, max_samples, n_repeats)
+    y = None if draws.y is None else np.asarray(draws.y)
+    sample_weight, groups, row_indices, perms = draws.sample_weight, draws.groups, draws.row_indices, draws.perms
+    n_repeats = perms.shape[0]
 
     names, _ = scorer_names(estimator, scoring)
     if scoring is None:

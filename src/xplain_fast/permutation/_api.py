@@ -7,18 +7,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils import Bunch, check_array, check_random_state
+from sklearn.utils import Bunch, check_array
 
 from .._validation import check_n_jobs, feature_names_of
-from ._arguments import (
-    check_fitted,
-    check_max_samples,
-    check_n_repeats,
-    check_sample_weight,
-    check_y,
-    draw_permutations,
-    resolve_groups,
-)
+from ._arguments import check_and_draw, resolve_groups
 from ._generic import generic_scores
 from ._native import UseGeneric, native_scores, native_setup
 from ._scorers import scorer_names
@@ -97,28 +89,14 @@ def permutation_importance(
     >>> r.importances.shape, int(np.argmax(r.importances_mean))
     ((3, 3), 0)
     """
-    n_repeats = check_n_repeats(n_repeats)
     threads = check_n_jobs(n_jobs)
     if not hasattr(X, "iloc"):
         X = check_array(X, ensure_all_finite="allow-nan", dtype=None)
     n_samples, n_features = X.shape
-    check_fitted(estimator)
-    expected = getattr(estimator, "n_features_in_", None)
-    if expected is not None and int(expected) != n_features:
-        raise ValueError(
-            f"X has {n_features} features, but {type(estimator).__name__} "
-            f"was fitted with {expected}"
-        )
-    y = check_y(y, n_samples)
-    sample_weight = check_sample_weight(sample_weight, n_samples)
-    groups, _ = resolve_groups(feature_groups, X, n_features)
-
-    # The draws of sklearn.inspection.permutation_importance: one seed, then for every column a
-    # fresh RandomState(seed) that first subsamples rows, then shuffles an index array in place.
-    random_state = check_random_state(random_state)
-    random_seed = random_state.randint(np.iinfo(np.int32).max + 1)
-    max_samples = check_max_samples(max_samples, n_samples)
-    row_indices, perms = draw_permutations(random_seed, n_samples, max_samples, n_repeats)
+    draws = check_and_draw(estimator, X, n_samples, n_features, y, sample_weight, feature_groups,
+                           random_state, max_samples, n_repeats)
+    y, sample_weight, groups = draws.y, draws.sample_weight, draws.groups
+    row_indices, perms = draws.row_indices, draws.perms
 
     names, multi = scorer_names(estimator, scoring)
     native = None if names is None else native_setup(estimator, X, y, names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,36 @@ def draw_permutations(
         current = current[shuffling_idx]
         perms[r] = current
     return row_indices, perms
+
+
+@dataclass
+class Draws:
+    """Checked inputs and scikit-learn's draws for one permutation-importance run."""
+
+    y: Any
+    sample_weight: np.ndarray | None
+    groups: list[np.ndarray]
+    row_indices: np.ndarray | None  # subsampled rows (None: all)
+    perms: np.ndarray  # (n_repeats, scored rows)
+
+
+def check_and_draw(estimator: Any, X: Any, n_samples: int, n_features: int, y: Any, sample_weight: Any,
+                   feature_groups: Any, random_state: Any, max_samples: Any, n_repeats: Any) -> Draws:
+    """Check everything but X's values, then draw the permutations as
+    sklearn.inspection.permutation_importance does: one seed, then for every column a fresh
+    RandomState(seed) that first subsamples rows, then shuffles an index array in place."""
+    n_repeats = check_n_repeats(n_repeats)
+    check_fitted(estimator)
+    expected = getattr(estimator, "n_features_in_", None)
+    if expected is not None and int(expected) != n_features:
+        raise ValueError(f"X has {n_features} features, but {type(estimator).__name__} was fitted with {expected}")
+    y = check_y(y, n_samples)
+    sample_weight = check_sample_weight(sample_weight, n_samples)
+    groups, _ = resolve_groups(feature_groups, X, n_features)
+    random_seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
+    max_samples = check_max_samples(max_samples, n_samples)
+    row_indices, perms = draw_permutations(random_seed, n_samples, max_samples, n_repeats)
+    return Draws(y, sample_weight, groups, row_indices, perms)
 
 
 def resolve_groups(
