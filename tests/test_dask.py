@@ -181,6 +181,25 @@ def test_permutation_importance_classifier_several_scorers_on_an_array(client, d
         np.testing.assert_array_equal(got[name].importances, expected[name].importances)
 
 
+def test_permutation_importance_keeps_categorical_columns(client):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"x": rng.normal(size=600), "colour": pd.Categorical(rng.choice(["r", "g", "b"], 600)),
+                          "n": rng.integers(0, 5, 600)})
+    labels = ((frame["colour"] == "r") ^ (frame["x"] > 0)).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=20, categorical_features="from_dtype", random_state=0)
+    model.fit(frame, labels)
+    groups = [["x"], ["colour", "n"]]
+    expected = xf.permutation_importance(model, frame, labels, n_repeats=3, random_state=2, feature_groups=groups,
+                                         scoring="f1")  # f1: scikit-learn's scorer on the generic path
+    got = xfd.permutation_importance(model, dd.from_pandas(frame, npartitions=3), labels, n_repeats=3,
+                                     random_state=2, feature_groups=groups, scoring="f1")
+    np.testing.assert_array_equal(got.importances, expected.importances)
+    single = sklearn_reference(model, frame, labels, n_repeats=3, random_state=2, scoring="f1")
+    np.testing.assert_array_equal(got.importances[0], single.importances[0])
+
+
 def test_permutation_importance_survives_a_restart(client, data):
     X, y, frame = data
     filled = frame.fillna(0.0)

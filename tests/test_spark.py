@@ -52,8 +52,9 @@ def test_keys_kept_and_values_equal_single_machine(spark, data):
     xfs = pytest.importorskip("xplain_fast.spark")
     features = ["a", "b", "c", "d"]
     model = RandomForestRegressor(n_estimators=12, max_depth=5, random_state=0).fit(data[features], data["label"])
-    out = xfs.shap_values(model, spark_frame(spark, data), keep_cols=["id", "label"]).toPandas()
-    assert list(out.columns) == ["id", "label", "shap_a", "shap_b", "shap_c", "shap_d", "base_value"]
+    out = xfs.shap_values(model, spark_frame(spark, data), keep_cols=["id", "label", "a"]).toPandas()
+    assert list(out.columns) == ["id", "label", "a", "shap_a", "shap_b", "shap_c", "shap_d", "base_value"]
+    assert out["a"].sort_values().tolist() == sorted(data["a"])  # a kept column may be a feature too
     out = out.sort_values("id").reset_index(drop=True)
     np.testing.assert_array_equal(out["id"], data["id"])
     np.testing.assert_array_equal(out["label"], data["label"])

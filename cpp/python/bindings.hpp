@@ -38,26 +38,35 @@ class ForestHandle {
 };
 
 /// Polled between chunks of long calls: re-acquires the GIL briefly to let Python see Ctrl-C.
+/// Python runs signal handlers in its main thread only, so a call from any other thread (a Dask
+/// or Spark worker, a thread pool) gets no check: re-taking the GIL there would find no signal and
+/// wait on the process's other Python threads (up to the 5 ms switch interval each time).
+/// Called with the GIL held.
 inline std::function<bool()> python_interrupt_check() {
+  const py::module_ threading = py::module_::import("threading");
+  if (!threading.attr("current_thread")().is(threading.attr("main_thread")())) return {};
   return [] {
     py::gil_scoped_acquire gil;
     return PyErr_CheckSignals() != 0;
   };
 }
 
-/// Runs `body` with the GIL released; converts an interruption into the pending Python error.
+/// Runs `body(interrupted)` with the GIL released, `interrupted` being the calling thread's
+/// python_interrupt_check (made before the release: it needs the GIL); converts an interruption
+/// into the pending Python error.
 template <typename Body>
 void run_without_gil(Body&& body) {
-  bool interrupted = false;
+  const std::function<bool()> interrupted = python_interrupt_check();
+  bool was_interrupted = false;
   {
     py::gil_scoped_release release;
     try {
-      body();
+      body(interrupted);
     } catch (const xplain::interrupted_error&) {
-      interrupted = true;
+      was_interrupted = true;
     }
   }
-  if (interrupted) throw py::error_already_set();
+  if (was_interrupted) throw py::error_already_set();
 }
 
 /// A C-contiguous float64 matrix with the forest's number of columns, or a ValueError.
@@ -111,7 +120,7 @@ inline std::vector<int32_t> subset_positions(const carray<int64_t>& features, in
 }
 
 /// Attributions [n_rows, n_features, n_outputs] of rows X, computed by
-/// `explain(rows, n_rows, out)` with the GIL released. Safe: the caller's forest and tables are
+/// `explain(rows, n_rows, out, interrupted)` with the GIL released. Safe: the caller's forest and tables are
 /// immutable and held by its references for the whole call; `rows` and the output are owned here,
 /// and the engines write disjoint row slices of the output.
 template <typename Explain>
@@ -121,12 +130,12 @@ py::array_t<double> attributions_without_gil(const xplain::ForestView& f, const 
   py::array_t<double> phi({n, f.n_features, f.n_outputs});
   const double* x = rows.data();
   double* out = phi.mutable_data();
-  run_without_gil([&] { explain(x, n, out); });
+  run_without_gil([&](const std::function<bool()>& interrupted) { explain(x, n, out, interrupted); });
   return phi;
 }
 
 /// Interaction values [n_rows, n_sub, n_sub, n_outputs] of rows X for the listed features,
-/// computed by `explain(rows, n_rows, subset_index, n_sub, out)` with the GIL released; safe for
+/// computed by `explain(rows, n_rows, subset_index, n_sub, out, interrupted)` with the GIL released; safe for
 /// the same reasons as attributions_without_gil (`subset_index` is owned here too).
 template <typename Explain>
 py::array_t<double> interactions_without_gil(const xplain::ForestView& f, const py::array& X,
@@ -137,7 +146,9 @@ py::array_t<double> interactions_without_gil(const xplain::ForestView& f, const 
   py::array_t<double> out({n, n_sub, n_sub, f.n_outputs});
   const double* x = rows.data();
   double* o = out.mutable_data();
-  run_without_gil([&] { explain(x, n, subset_index.data(), n_sub, o); });
+  run_without_gil([&](const std::function<bool()>& interrupted) {
+    explain(x, n, subset_index.data(), n_sub, o, interrupted);
+  });
   return out;
 }
 
@@ -218,9 +229,10 @@ void def_shap_engine(py::module_& m, const std::string& engine,
       (engine + "_shap_values").c_str(),
       [values](const ForestHandle& forest, const Tables& tables, const py::array& X, int n_jobs) {
         const auto& f = forest.view();
-        return attributions_without_gil(f, X, [&](const double* x, int64_t n, double* out) {
-          values(f, tables, x, n, out, n_jobs, python_interrupt_check());
-        });
+        return attributions_without_gil(
+            f, X, [&](const double* x, int64_t n, double* out, const std::function<bool()>& interrupted) {
+              values(f, tables, x, n, out, n_jobs, interrupted);
+            });
       },
       py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("n_jobs") = 1, values_doc);
   m.def(
@@ -230,8 +242,10 @@ void def_shap_engine(py::module_& m, const std::string& engine,
         const auto& f = forest.view();
         // the core's std::invalid_argument reaches Python as a ValueError
         return interactions_without_gil(
-            f, X, features, [&](const double* x, int64_t n, const int32_t* subset, int64_t n_sub, double* out) {
-              interactions(f, tables, x, n, subset, n_sub, out, n_jobs, python_interrupt_check());
+            f, X, features,
+            [&](const double* x, int64_t n, const int32_t* subset, int64_t n_sub, double* out,
+                const std::function<bool()>& interrupted) {
+              interactions(f, tables, x, n, subset, n_sub, out, n_jobs, interrupted);
             });
       },
       py::arg("forest"), py::arg("tables"), py::arg("X"), py::arg("features"), py::arg("n_jobs") = 1,

@@ -80,7 +80,9 @@ void register_forest(py::module_& m) {
         double* o = out.mutable_data();
         // Safe without the GIL: the forest is immutable, `rows` and `out` are owned here and
         // kept alive for the whole call, and no Python object is touched by the workers.
-        run_without_gil([&] { xplain::predict_raw(f, x, n, o, n_jobs, python_interrupt_check()); });
+        run_without_gil([&](const std::function<bool()>& interrupted) {
+          xplain::predict_raw(f, x, n, o, n_jobs, interrupted);
+        });
         return out;
       },
       py::arg("forest"), py::arg("X"), py::arg("n_jobs") = 1,

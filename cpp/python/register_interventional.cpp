@@ -48,8 +48,8 @@ void register_tables(py::module_& m) {
         // Safe without the GIL: reads the immutable forest and `rows` (owned here for the whole
         // call) and writes only the local `tables`; workers touch no Python object. The core's
         // std::invalid_argument (no rows, bad options) reaches Python as a ValueError.
-        run_without_gil([&] {
-          tables = xplain::build_interventional_tables(f, b, n, options, n_jobs, python_interrupt_check());
+        run_without_gil([&](const std::function<bool()>& interrupted) {
+          tables = xplain::build_interventional_tables(f, b, n, options, n_jobs, interrupted);
         });
         return tables;
       },
@@ -83,8 +83,8 @@ void register_pair(py::module_& m) {
         // Safe without the GIL: forest and tables are immutable and held by the caller; rows,
         // background, y, phi and base are owned here for the whole call; workers write disjoint
         // row slices of phi and base. std::invalid_argument reaches Python as a ValueError.
-        run_without_gil([&] {
-          xplain::pair_shap_values(f, tables, b, R, x, yp, n, transform, out, bo, n_jobs, python_interrupt_check());
+        run_without_gil([&](const std::function<bool()>& interrupted) {
+          xplain::pair_shap_values(f, tables, b, R, x, yp, n, transform, out, bo, n_jobs, interrupted);
         });
         return py::make_tuple(phi, base);
       },

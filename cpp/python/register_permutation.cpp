@@ -91,7 +91,7 @@ void register_permutation_scores(py::module_& m) {
         // sample_weight) until it returns, `spec` is a local copy, and each task writes only its
         // own slot of `out`; no Python object is touched by the workers.
         run_without_gil(
-            [&] { xplain::permutation_scores(f, in, spec, o, base, n_jobs, python_interrupt_check(), task_memory_bytes); });
+            [&](const std::function<bool()>& interrupted) { xplain::permutation_scores(f, in, spec, o, base, n_jobs, interrupted, task_memory_bytes); });
         return py::make_tuple(baseline, out);
       },
       py::arg("forest"), py::arg("value"), py::arg("X"), py::arg("perms"), py::arg("group_offsets"),
@@ -132,8 +132,8 @@ void register_permutation(py::module_& m) {
         // Safe without the GIL: the forest is immutable, rows, value and the targets are held by
         // this call until it returns, `spec` is a local copy, and the raw sums live in the core's
         // own vector; workers write disjoint rows of it and touch no Python object.
-        run_without_gil([&] {
-          xplain::forest_scores(f, v, value_rows, value_cols, x, n, spec, o, n_jobs, python_interrupt_check());
+        run_without_gil([&](const std::function<bool()>& interrupted) {
+          xplain::forest_scores(f, v, value_rows, value_cols, x, n, spec, o, n_jobs, interrupted);
         });
         return out;
       },

@@ -10,8 +10,7 @@ void register_treeshap(py::module_& m) {
                                      "Model-only tables of path-dependent TreeSHAP for one Forest.")
       .def_property_readonly("expected_value", [](const xplain::PathShapTables& t) {
         return py::array_t<double>(static_cast<py::ssize_t>(t.expected.size()), t.expected.data());
-      })
-      .def(tables_pickle<xplain::PathShapTables>("xplain-fast PathShapTables 1"));
+      });
 
   m.def(
       "build_path_shap_tables",

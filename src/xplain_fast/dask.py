@@ -26,7 +26,8 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import pickle
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import CancelledError
 from typing import Any
 
@@ -301,8 +302,6 @@ class _ClusterPredictions:
 
     def __init__(self, client: Any, estimator: Any, partitions: _Partitions, row_indices: np.ndarray | None,
                  perms: np.ndarray, groups: list[np.ndarray], max_retries: int) -> None:
-        import pickle
-
         self.client, self.partitions, self.perms, self.groups = client, partitions, perms, groups
         self.max_retries = max_retries
         self._payload = pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
@@ -314,37 +313,47 @@ class _ClusterPredictions:
         self.positions = [np.flatnonzero(part_of_row == p) for p in range(len(offsets) - 1)]
         self._futures: dict[tuple[int, str], list[Any]] = {}
         self._gathered: dict[tuple[int, str], np.ndarray] = {}
-        self._columns: dict[int, np.ndarray] = {}
+        self._columns: dict[int, Any] = {}
 
     def _submit_estimator(self) -> None:
-        self.estimator = self.client.submit(_unpickle, self._payload, pure=False)
+        self.estimator = self.client.submit(pickle.loads, self._payload, pure=False)
 
     def baseline(self, method: str) -> np.ndarray:
         return self._predictions(-1, method)
 
-    def of_repeat(self, group: int, repeat: int) -> Any:
+    def of_repeat(self, group: int, repeat: int) -> Callable[[str], np.ndarray]:
         return lambda method: self._predictions(group, method)[repeat]
 
     def _predictions(self, group: int, method: str) -> np.ndarray:
+        """Predictions of a group's repeats (repeats, scored rows, ...) or, for group -1, on X."""
         key = (group, method)
         if key not in self._gathered:
-            for old in [k for k in self._gathered if k[0] != group]:
-                del self._gathered[old]
-            for attempt in range(self.max_retries + 1):
-                for ahead in (group, group + 1):  # the next group's tasks run while this one is scored
-                    if ahead < len(self.groups) and (ahead, method) not in self._futures:
-                        self._futures[(ahead, method)] = self._submit(ahead, method)
-                try:
-                    results = self.client.gather(self._futures.pop(key))
-                    break
-                except (CancelledError, KilledWorker):
-                    if attempt == self.max_retries:
-                        raise
-                    self._futures.clear()  # lost with the cluster's state: hold X again, resubmit
-                    self.partitions.hold()
-                    self._submit_estimator()
-            self._gathered[key] = self._assemble(group, results)
+            self._gathered = {k: v for k, v in self._gathered.items() if k[0] == group}
+
+            def submit() -> list[Any]:
+                futures = self._futures.pop(key, None) or self._submit(group, method)
+                following = (group + 1, method)  # predicted on the workers while this group is scored
+                if group + 1 < len(self.groups) and following not in self._futures:
+                    self._futures[following] = self._submit(*following)
+                return futures
+
+            self._gathered[key] = self._assemble(group, self._gather(submit))
         return self._gathered[key]
+
+    def _gather(self, submit: Callable[[], list[Any]]) -> list[Any]:
+        """The results of ``submit()``'s futures; when the cluster loses them (a worker lost, a
+        restart), X is held again, the estimator sent again, and the work resubmitted."""
+        retries = 0
+        while True:
+            try:
+                return self.client.gather(submit())
+            except (CancelledError, KilledWorker):
+                retries += 1
+                if retries > self.max_retries:
+                    raise
+                self._futures.clear()
+                self.partitions.hold()
+                self._submit_estimator()
 
     def _submit(self, group: int, method: str) -> list[Any]:
         offsets, blocks = self.partitions.offsets, self.partitions.blocks
@@ -352,34 +361,29 @@ class _ClusterPredictions:
             return [self.client.submit(_predict_rows, self.estimator, block, method, pure=False)
                     for p, block in enumerate(blocks) if offsets[p + 1] > offsets[p]]
         cols = self.groups[group]
-        column = self._column(group)
+        columns = self._columns_of(group)
         futures = []
         for p, block in enumerate(blocks):
             pos = self.positions[p]
             if len(pos) == 0:
                 continue
-            # permuted row i of repeat r takes its values from scored row perms[r, i]
-            values = column[self.scored_rows[self.perms[:, pos]]]  # (repeats, rows here, columns)
+            # permuted row i of repeat r takes its values from scored row perms[r, i]: the rows of
+            # `columns` for every (repeat, row here), repeat-major
+            sources = self.scored_rows[self.perms[:, pos]].ravel()
+            values = columns.iloc[sources] if hasattr(columns, "iloc") else columns[sources]
             local_rows = self.scored_rows[pos] - offsets[p]
             futures.append(self.client.submit(_predict_permuted, self.estimator, block, local_rows, cols, values,
                                               method, pure=False))
         return futures
 
-    def _column(self, group: int) -> np.ndarray:
-        """The group's columns of X, gathered once: (n, columns)."""
+    def _columns_of(self, group: int) -> Any:
+        """The group's columns of X (n rows; a DataFrame keeps its dtypes), gathered once."""
         if group not in self._columns:
-            self._columns = {}
             cols = self.groups[group]
-            for attempt in range(self.max_retries + 1):
-                try:
-                    parts = self.client.gather([self.client.submit(_take_columns, b, cols, pure=False)
-                                                for b in self.partitions.blocks])
-                    break
-                except (CancelledError, KilledWorker):
-                    if attempt == self.max_retries:
-                        raise
-                    self.partitions.hold()
-            self._columns[group] = np.concatenate(parts, axis=0)
+            parts = self.client.gather([self.client.submit(_take_columns, b, cols, pure=False)
+                                        for b in self.partitions.blocks])
+            merged = pd.concat(parts, ignore_index=True) if hasattr(parts[0], "iloc") else np.concatenate(parts)
+            self._columns = {group: merged}
         return self._columns[group]
 
     def _assemble(self, group: int, results: list[np.ndarray]) -> np.ndarray:
@@ -394,34 +398,27 @@ class _ClusterPredictions:
         return out
 
 
-def _unpickle(payload: bytes) -> Any:
-    import pickle
-
-    return pickle.loads(payload)
-
-
-def _take_columns(block: Any, cols: np.ndarray) -> np.ndarray:
-    if hasattr(block, "iloc"):
-        return block.iloc[:, cols].to_numpy()
-    return np.asarray(block)[:, cols]
+def _take_columns(block: Any, cols: np.ndarray) -> Any:
+    return block.iloc[:, cols] if hasattr(block, "iloc") else np.asarray(block)[:, cols]
 
 
 def _predict_rows(estimator: Any, block: Any, method: str) -> np.ndarray:
     return np.asarray(getattr(estimator, method)(block))
 
 
-def _predict_permuted(estimator: Any, block: Any, local_rows: np.ndarray, cols: np.ndarray,
-                      values: np.ndarray, method: str) -> np.ndarray:
+def _predict_permuted(estimator: Any, block: Any, local_rows: np.ndarray, cols: np.ndarray, values: Any,
+                      method: str) -> np.ndarray:
     """The method's output on the block's rows ``local_rows`` with columns ``cols`` replaced by
-    ``values[r]``, for every repeat r: one call on the stacked copies, then split per repeat."""
-    n_repeats, n = values.shape[0], len(local_rows)
+    ``values`` (repeats x rows, repeat-major), for every repeat: one call on the stacked copies,
+    then split per repeat. Replaced DataFrame columns keep their dtype (categories included)."""
+    n = len(local_rows)
+    n_repeats = len(values) // n
     if hasattr(block, "iloc"):
-        rows = block.iloc[local_rows]
-        batch = pd.concat([rows] * n_repeats, axis=0, ignore_index=True)
+        batch = pd.concat([block.iloc[local_rows]] * n_repeats, axis=0, ignore_index=True)
         for k, j in enumerate(cols):
-            batch[block.columns[int(j)]] = values[:, :, k].reshape(-1).astype(block.dtypes.iloc[int(j)], copy=False)
+            batch[block.columns[int(j)]] = values.iloc[:, k].set_axis(batch.index)
     else:
         batch = np.tile(np.asarray(block)[local_rows], (n_repeats, 1))
-        batch[:, cols] = values.reshape(n_repeats * n, len(cols))
+        batch[:, cols] = values
     out = np.asarray(getattr(estimator, method)(batch))
     return out.reshape(n_repeats, n, *out.shape[1:])

@@ -95,7 +95,7 @@ def shap_values(model_or_explainer: Any, df: DataFrame, *, feature_cols: Sequenc
             arrays = [batch.column(k) for k in keys] + [pa.array(table[:, j]) for j in range(table.shape[1])]
             yield pa.RecordBatch.from_arrays(arrays, names=[*keys, *columns])
 
-    return df.select(*keys, *features).mapInArrow(explain_batches, schema)
+    return df.select(*dict.fromkeys([*keys, *features])).mapInArrow(explain_batches, schema)  # each column once
 
 
 def _feature_cols(forest_or_explainer: Any, feature_cols: Sequence[str] | None) -> list[str]:

@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <initializer_list>
 #include <functional>
 #include <vector>
 
@@ -76,17 +75,6 @@ struct PathShapTables {
   std::vector<double> expected;      ///< [n_outputs] base_value + sum of tree expectations
   int64_t max_depth = 0;
   int32_t max_points = 1;
-
-  /// Calls visit(field) on every member, in a fixed order: what a serializer (pickle) stores.
-  template <typename Visit>
-  void visit_fields(Visit&& visit) {
-    for (auto* v : {&node_begin, &table_begin, &source, &weight_begin}) visit(*v);
-    for (auto* v : {&points, &parent, &prev_same, &left, &right, &edge_feature, &depth}) visit(*v);
-    for (auto* v : {&r11, &r10, &r00, &k11, &k10, &k00, &u1, &u0, &weights, &expected}) visit(*v);
-    visit(is_left_child);
-    visit(max_depth);
-    visit(max_points);
-  }
 };
 
 namespace detail {
