@@ -63,11 +63,13 @@ void register_permutation_scores(py::module_& m) {
       [](const ForestHandle& forest, const carray<double>& value, const py::array& X, const carray<int64_t>& perms,
          const carray<int64_t>& group_offsets, const carray<int64_t>& group_columns, xplain::ScoringSpec spec,
          const std::optional<carray<double>>& y, const std::optional<carray<int32_t>>& y_class,
-         const std::optional<carray<double>>& sample_weight, int n_jobs, int64_t task_memory_bytes) {
+         const std::optional<carray<double>>& sample_weight, int n_jobs, int64_t task_memory_bytes,
+         bool allow_avx512) {
         const auto& f = forest.view();
         auto rows = checked_rows(X, f.n_features);
         attach_targets(spec, y, y_class, sample_weight);
         xplain::PermutationInput in;
+        in.allow_avx512 = allow_avx512;
         in.value = two_dimensional(value, "value").data();
         in.value_rows = value.shape(0);
         in.value_cols = value.shape(1);
@@ -90,19 +92,21 @@ void register_permutation_scores(py::module_& m) {
         // by this call's arguments or locals (rows, value, perms, groups, y, y_class,
         // sample_weight) until it returns, `spec` is a local copy, and each task writes only its
         // own slot of `out`; no Python object is touched by the workers.
-        run_without_gil(
-            [&](const std::function<bool()>& interrupted) { xplain::permutation_scores(f, in, spec, o, base, n_jobs, interrupted, task_memory_bytes); });
+        run_without_gil([&](const std::function<bool()>& interrupted) {
+          xplain::permutation_scores(f, in, spec, o, base, n_jobs, interrupted, task_memory_bytes);
+        });
         return py::make_tuple(baseline, out);
       },
       py::arg("forest"), py::arg("value"), py::arg("X"), py::arg("perms"), py::arg("group_offsets"),
       py::arg("group_columns"), py::arg("spec"), py::arg("y") = py::none(), py::arg("y_class") = py::none(),
       py::arg("sample_weight") = py::none(), py::arg("n_jobs") = 1,
-      py::arg("task_memory_bytes") = xplain::kDefaultTaskMemoryBytes,
+      py::arg("task_memory_bytes") = xplain::kDefaultTaskMemoryBytes, py::arg("allow_avx512") = true,
       "(baseline scores [n_metrics], scores [n_groups, n_repeats, n_metrics] after permuting each column group of X).\n"
       "value: the per-node values to sum [n_nodes, value_width]; perms [n_repeats, n_rows]; group g is\n"
       "group_columns[group_offsets[g]:group_offsets[g + 1]]. y (regressors) or y_class (class indices) and\n"
       "sample_weight have one entry per row. task_memory_bytes bounds the permuted raw sums (and the kept\n"
-      "baseline leaves) held at once. ValueError for bad input.");
+      "baseline leaves) held at once. allow_avx512=False keeps the portable scan where the CPU has AVX-512\n"
+      "(the same bits). ValueError for bad input.");
 }
 
 }  // namespace
@@ -111,9 +115,8 @@ void register_permutation(py::module_& m) {
   register_scoring_spec(m);
   register_permutation_scores(m);
 
-  m.def("permutation_scan_uses_avx512", &xplain::permutation_scan_uses_avx512,
-        "Whether permutation_scores scans float rows with AVX-512 here (XPLAIN_FAST_NO_AVX512 in the "
-        "environment turns it off).");
+  m.def("permutation_scan_can_use_avx512", &xplain::permutation_scan_can_use_avx512,
+        "Whether this CPU runs permutation_scores' AVX-512 scan of float rows (see allow_avx512).");
 
   m.def(
       "forest_scores",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -151,7 +152,8 @@ def native_scores(
     columns = np.concatenate(groups).astype(np.int64)
     sub_baseline, permuted = _core.permutation_scores(
         forest.handle, setup["value"], sub_rows, perms, offsets, columns, spec, y=sub_t["y"],
-        y_class=sub_t["y_class"], sample_weight=sub_w, n_jobs=threads, task_memory_bytes=_NATIVE_TASK_BYTES)
+        y_class=sub_t["y_class"], sample_weight=sub_w, n_jobs=threads, task_memory_bytes=_NATIVE_TASK_BYTES,
+        allow_avx512=avx512_scan_allowed())
     if row_indices is None:
         return sub_baseline, permuted
     # scikit-learn scores the baseline on all rows, the permutations on the subsample
@@ -173,6 +175,12 @@ def _scoring_spec(setup: dict) -> _core.ScoringSpec:
     spec.n_classes = 0 if setup["classes"] is None else len(setup["classes"])
     spec.metrics = setup["metrics"]
     return spec
+
+
+def avx512_scan_allowed() -> bool:
+    """Whether the core may scan with AVX-512 where the CPU has it: XPLAIN_FAST_NO_AVX512 in the
+    environment keeps the portable scan (the same bits; tests compare the two)."""
+    return "XPLAIN_FAST_NO_AVX512" not in os.environ
 
 
 class UseGeneric(Exception):

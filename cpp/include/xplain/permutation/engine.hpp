@@ -42,6 +42,8 @@ struct PermutationInput {
   const int64_t* group_offsets = nullptr;  ///< [n_groups + 1]
   const int64_t* group_columns = nullptr;  ///< [n_group_columns]
   int64_t n_groups = 0, n_group_columns = 0;
+  /// Scan float rows with AVX-512 where the CPU has it (false: the portable scan; same bits).
+  bool allow_avx512 = true;
 
   /// Throws std::invalid_argument unless every array fits `f` and the others.
   void check(const ForestView& f) const {
@@ -178,7 +180,7 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
       for (int64_t r = 0; r < n; ++r) dv[r] = xj[perm[r]];
     }
   }
-  const bool avx512 = use_avx512_scan();
+  const bool avx512 = in.allow_avx512 && use_avx512_scan();
   for (int64_t t = t0; t < t1; ++t) {
     const TreeRows& tr = tables[t - t0];
     if (n_cols == 1) advance_column(ctx, tr, t, cols[0], rep0, rep1 - rep0, raw, changed, s, avx512);

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
 #include <type_traits>
 #include <vector>
@@ -283,12 +282,8 @@ void scan_entry(const LeafEntry& entry, const int32_t* rows, int64_t count, cons
 
 #ifdef XPLAIN_AVX512_SCAN
 
-/// Does this CPU run scan_entry_avx512 (checked once; XPLAIN_FAST_NO_AVX512 set in the
-/// environment turns it off, so that tests can compare both scans)?
-inline bool avx512_scan_available() {
-  static const bool available = __builtin_cpu_supports("avx512f") && !std::getenv("XPLAIN_FAST_NO_AVX512");
-  return available;
-}
+/// Does this CPU run scan_entry_avx512?
+inline bool avx512_scan_available() { return __builtin_cpu_supports("avx512f"); }
 
 /// scan_entry for float rows, 16 rows at a time: AVX-512 gathers the donor values, compares them
 /// with the interval and compress-stores the leaving rows in order, so that the pending rows are
@@ -326,7 +321,7 @@ __attribute__((target("avx512f"))) void scan_entry_avx512(const LeafEntry& entry
 }
 #endif
 
-/// Whether the float scans run scan_entry_avx512 here.
+/// Whether the float scans can run scan_entry_avx512 here.
 inline bool use_avx512_scan() {
 #ifdef XPLAIN_AVX512_SCAN
   return avx512_scan_available();
@@ -383,6 +378,6 @@ void scan_column_batch(int64_t m, const TreeRows& tr, int64_t j, const Real* dv,
 
 /// Whether permutation_scores scans float rows with AVX-512 on this CPU (else the portable scan;
 /// both give the same pending rows in the same order, hence the same bits).
-inline bool permutation_scan_uses_avx512() { return detail::use_avx512_scan(); }
+inline bool permutation_scan_can_use_avx512() { return detail::use_avx512_scan(); }
 
 }  // namespace xplain

@@ -1,4 +1,4 @@
-"""Ctrl-C stops a long call in the C++ core, and calls from other threads run without polling."""
+"""Ctrl-C stops a long call in the C++ core; calls from several Python threads at once give the serial bits."""
 
 from __future__ import annotations
 
@@ -43,21 +43,32 @@ def test_ctrl_c_interrupts_a_long_call():
     assert process.returncode != 0
 
 
-def test_calls_from_worker_threads_equal_the_main_thread():
+def test_ten_threads_on_shared_explainers_give_the_serial_bits():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(400, 6))
-    model = RandomForestRegressor(20, max_depth=6, random_state=0).fit(X, X[:, 0] - X[:, 1] * X[:, 2])
-    explainer = xf.TreeExplainer(model, n_jobs=2).fit()
-    expected = explainer.shap_values(X)
-    results = [None] * 4
+    y = X[:, 0] - X[:, 1] * X[:, 2]
+    model = RandomForestRegressor(20, max_depth=6, random_state=0).fit(X, y)
+    path = xf.TreeExplainer(model, n_jobs=2).fit()
+    interventional = xf.TreeExplainer(model, feature_perturbation="interventional", n_jobs=2).fit(X[:50])
+    calls = {
+        "shap_values": lambda: path.shap_values(X),
+        "interactions": lambda: path.shap_interaction_values(X[:100]),
+        "interventional": lambda: interventional.shap_values(X),
+        "interventional_interactions": lambda: interventional.shap_interaction_values(X[:50]),
+        "permutation_importance": lambda: xf.permutation_importance(model, X, y, n_repeats=3, random_state=0,
+                                                                    n_jobs=2).importances,
+    }
+    serial = {name: call() for name, call in calls.items()}
+    jobs = [name for name in calls for _ in range(2)]  # ten threads at once
+    results: list = [None] * len(jobs)
 
-    def explain(slot: int) -> None:
-        results[slot] = explainer.shap_values(X)
+    def run(slot: int) -> None:
+        results[slot] = calls[jobs[slot]]()
 
-    threads = [threading.Thread(target=explain, args=(k,)) for k in range(4)]
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(jobs))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    for result in results:
-        np.testing.assert_array_equal(result, expected)
+    for name, result in zip(jobs, results, strict=True):
+        np.testing.assert_array_equal(result, serial[name], err_msg=name)
