@@ -220,8 +220,8 @@ def permutation_importance(
     sample_weight, groups, row_indices, perms = draws.sample_weight, draws.groups, draws.row_indices, draws.perms
     n_repeats = perms.shape[0]
 
-    names, _ = scorer_names(estimator, scoring)
     if scoring is None:
+        names, _ = scorer_names(estimator, scoring)
         if names is None:
             raise ValueError(f"pass scoring= for a {type(estimator).__name__}: its score() needs the rows, "
                              "which stay on the cluster")

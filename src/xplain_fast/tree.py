@@ -379,7 +379,7 @@ class TreeExplainer(BaseEstimator):
         state.setdefault("_transform", "identity")
         state.setdefault("_pattern_tables", None)
         self.__dict__.update(state)
-        if "forest_" in state and "_tables" not in state:  # pickled before the tables pickled
+        if "forest_" in state and "_tables" not in state:  # path-dependent, or an older pickle
             self._build_tables()
 
 

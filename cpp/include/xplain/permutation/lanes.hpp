@@ -282,13 +282,10 @@ void scan_entry(const LeafEntry& entry, const int32_t* rows, int64_t count, cons
 
 #ifdef XPLAIN_AVX512_SCAN
 
-/// Does this CPU run scan_entry_avx512?
-inline bool avx512_scan_available() { return __builtin_cpu_supports("avx512f"); }
-
 /// scan_entry for float rows, 16 rows at a time: AVX-512 gathers the donor values, compares them
 /// with the interval and compress-stores the leaving rows in order, so that the pending rows are
 /// exactly scan_entry's. Compiled for AVX-512 on its own (the rest of the build assumes no more
-/// than the baseline instruction set) and called only where avx512_scan_available().
+/// than the baseline instruction set) and called only where use_avx512_scan().
 template <int64_t Size>
 __attribute__((target("avx512f"))) void scan_entry_avx512(const LeafEntry& entry, const int32_t* rows, int64_t count,
                                                          const float* dv, int64_t n, bool strict, int64_t bound,
@@ -321,10 +318,10 @@ __attribute__((target("avx512f"))) void scan_entry_avx512(const LeafEntry& entry
 }
 #endif
 
-/// Whether the float scans can run scan_entry_avx512 here.
+/// Whether this CPU runs scan_entry_avx512 (the float scans use it where the caller allows).
 inline bool use_avx512_scan() {
 #ifdef XPLAIN_AVX512_SCAN
-  return avx512_scan_available();
+  return __builtin_cpu_supports("avx512f");
 #else
   return false;
 #endif
