@@ -1,5 +1,7 @@
 """xplain-fast: a compiled engine that explains machine-learning models fast."""
 
+from ._core import __version__ as __version__  # defined once, in cpp/include/xplain/version.hpp
+from ._embedding import get_cmake_dir, get_include
 from .explanation import Explanation
 from .forest import Forest
 from .models import to_forest
@@ -14,10 +16,11 @@ __all__ = [
     "GradientSaliency",
     "PermutationImportance",
     "TreeExplainer",
+    "get_cmake_dir",
+    "get_include",
     "permutation_importance",
     "report",
     "saliency",
     "shap_values",
     "to_forest",
 ]
-__version__ = "0.1.0"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from os import PathLike
@@ -253,13 +254,19 @@ class Forest:
     def load(cls, path: str | PathLike) -> Forest:
         """Read a forest written by :meth:`save`."""
         try:
-            with np.load(path, allow_pickle=False) as data:
+            # Opened here so that the file is closed whatever np.load fails on (it leaks its own
+            # handle when the zip directory is corrupt).
+            with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
                 meta = json.loads(str(data["__meta__"]))
                 arrays = {n: data[n] for n in data.files if n != "__meta__"}
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            if not isinstance(meta, dict):
+                raise ValueError("its metadata is not a JSON object")
+            meta.pop("format", None)
+            return cls(**arrays, **meta)
+        except (OSError, ValueError, TypeError, KeyError, EOFError, NotImplementedError, zipfile.BadZipFile) as exc:
+            # TypeError: a field the Forest does not have, or a value of the wrong kind;
+            # NotImplementedError: a zip feature Python does not read
             raise ValueError(f"{path!s} is not a Forest file written by Forest.save: {exc}") from exc
-        meta.pop("format", None)
-        return cls(**arrays, **meta)
 
     def __getstate__(self) -> dict:
         state = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_handle"}

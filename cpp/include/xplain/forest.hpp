@@ -63,11 +63,21 @@ struct ForestView {
   void check() const {
     auto fail = [](const std::string& what) { throw std::invalid_argument("invalid Forest: " + what); };
     if (n_trees < 1) fail("it has no trees");
+    if (n_features < 0 || n_outputs < 1) fail("n_features must be non-negative and n_outputs positive");
+    if (!left || !right || !feature || !threshold || !default_left || !value || !cover || !tree_offset ||
+        !tree_output || !base_value)
+      fail("a required array is missing");
+    if (cat_offset && (!cat_words || (n_cat_bits > 0 && !cat_bits) || n_cat_bits < 0))
+      fail("categorical splits need cat_words and cat_bits");
     if (tree_offset[0] != 0 || tree_offset[n_trees] != n_nodes) fail("tree_offset does not span the nodes");
     if (value_width != 1 && value_width != n_outputs) fail("value width must be 1 or n_outputs");
+    for (int64_t k = 0; k < n_outputs; ++k)
+      if (!std::isfinite(base_value[k])) fail("base_value must be finite");
+    // Strictly increasing from 0 to n_nodes: every tree's node range lies inside the arrays.
+    for (int64_t t = 0; t < n_trees; ++t)
+      if (tree_offset[t + 1] <= tree_offset[t]) fail("tree " + std::to_string(t) + " has no nodes");
     for (int64_t t = 0; t < n_trees; ++t) {
-      int64_t begin = tree_offset[t], end = tree_offset[t + 1];
-      if (end <= begin) fail("tree " + std::to_string(t) + " has no nodes");
+      const int64_t begin = tree_offset[t], end = tree_offset[t + 1];
       if (tree_output[t] < 0 || tree_output[t] + value_width > n_outputs)
         fail("tree_output of tree " + std::to_string(t) + " is out of range");
       for (int64_t n = begin; n < end; ++n) {
@@ -75,7 +85,14 @@ struct ForestView {
           fail("node " + std::to_string(n) + " has the unknown missing-value rule " + std::to_string(missing_rule[n]));
         if (cat_offset && cat_offset[n] >= 0 && (cat_words[n] < 0 || cat_offset[n] + cat_words[n] > n_cat_bits))
           fail("categorical bitset of node " + std::to_string(n) + " is out of range");
-        if (left[n] < 0) continue;
+        // Path-dependent TreeSHAP divides by covers and sums leaf values: both must be numbers.
+        if (!(cover[n] >= 0.0) || !std::isfinite(cover[n]))
+          fail("node " + std::to_string(n) + " has a negative or non-finite cover");
+        if (left[n] < 0) {
+          for (int64_t w = 0; w < value_width; ++w)
+            if (!std::isfinite(value[n * value_width + w])) fail("leaf " + std::to_string(n) + " has a non-finite value");
+          continue;
+        }
         // Children strictly after their parent: guarantees termination and a topological order.
         if (left[n] <= n || left[n] >= end || right[n] <= n || right[n] >= end)
           fail("node " + std::to_string(n) + " has children outside its tree or before it");
@@ -84,6 +101,21 @@ struct ForestView {
                " but the forest has " + std::to_string(n_features) + " features");
       }
     }
+    // Every node but a root is the child of exactly one node: the trees are trees (a node shared
+    // by two parents would be walked twice, overrunning per-tree buffers), and, with children
+    // after their parent, every node is reachable from its root.
+    std::vector<uint8_t> parents(static_cast<size_t>(n_nodes), 0);
+    for (int64_t n = 0; n < n_nodes; ++n) {
+      if (left[n] < 0) continue;
+      if (left[n] == right[n]) fail("node " + std::to_string(n) + " has the same node as both children");
+      for (const int32_t child : {left[n], right[n]})
+        if (parents[static_cast<size_t>(child)]++ != 0)
+          fail("node " + std::to_string(child) + " is the child of two nodes");
+    }
+    for (int64_t t = 0; t < n_trees; ++t)
+      for (int64_t n = tree_offset[t] + 1; n < tree_offset[t + 1]; ++n)
+        if (parents[static_cast<size_t>(n)] == 0)
+          fail("node " + std::to_string(n) + " of tree " + std::to_string(t) + " is not reachable from its root");
   }
 
   /// The input as the source library sees it before comparing.

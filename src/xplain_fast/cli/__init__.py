@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._io import RESULT_SUFFIXES, TABLE_SUFFIXES
@@ -111,8 +111,24 @@ def _file_command(sub: Any, name: str, *, help: str, description: str, epilog: s
     return parser
 
 
+class _PrintPath(argparse.Action):
+    """Prints a directory of the installation and exits, like ``--version`` (as pybind11's ``--cmakedir``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, getter: Callable[[], str], help: str) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+        self.getter = getter
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        try:
+            print(self.getter())
+        except FileNotFoundError as exc:
+            parser.exit(1, f"xplain-fast: error: {exc}\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .. import __version__, get_cmake_dir, get_include
 
     parser = argparse.ArgumentParser(
         prog="xplain-fast",
@@ -121,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'xplain-fast COMMAND --help' for a command's options and examples. " + _PICKLE_WARNING,
     )
     parser.add_argument("--version", action="version", version=f"xplain-fast {__version__}")
+    parser.add_argument("--cmakedir", action=_PrintPath, getter=get_cmake_dir,
+                        help="print the directory of the CMake package config (find_package(xplain)) and exit")
+    parser.add_argument("--includedir", action=_PrintPath, getter=get_include,
+                        help="print the directory of the C++ headers and exit")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -75,11 +75,16 @@ def to_forest(model: Any, *, num_iteration: int | None = None) -> Forest:
         num_iteration = booster.best_iteration
     if _param_is_true(booster.params.get("linear_tree")):
         raise _linear_tree_error()
-    header, trees, _ = _read_model_text(booster.model_to_string(num_iteration=num_iteration))
+    return _forest_from_text(booster.model_to_string(num_iteration=num_iteration), booster.num_feature(),
+                             booster.feature_name())
+
+
+def _forest_from_text(text: str, n_features: int, names: list[str]) -> Forest:
+    """The Forest of a LightGBM model text (as ``model_to_string`` writes it)."""
+    header, trees, _ = _read_model_text(text)
     if not trees:
         raise ValueError("the LightGBM model has no trees")
     per_iteration = int(header.get("num_tree_per_iteration", header.get("num_class", "1")))
-    n_features = booster.num_feature()
     nodes = _parse_trees(trees, n_features)
     arrays = _forest_arrays(nodes, _preorder(nodes))
     if "average_output" in header:  # random forest mode: LightGBM sums the trees, then divides
@@ -87,7 +92,6 @@ def to_forest(model: Any, *, num_iteration: int | None = None) -> Forest:
         arrays["summed_value"] = arrays["value"]
         arrays["value"] = arrays["summed_value"] * (1.0 / divisor)
         arrays["divisor"] = divisor
-    names = booster.feature_name()
     link = _link(header.get("objective", ""))
     return Forest(
         **arrays,
