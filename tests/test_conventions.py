@@ -47,3 +47,22 @@ def test_not_fitted_is_also_a_value_error(data):
     # NotFittedError derives from ValueError: code that caught the old ValueError still works
     with pytest.raises(ValueError, match="not fitted"):
         xf.TreeExplainer(data[2]).explain(data[0])
+
+
+def test_core_stub_names_what_the_module_defines():
+    """src/xplain_fast/_core.pyi (for type checkers) lists every name of the compiled module and no other."""
+    import ast
+    from pathlib import Path
+
+    import xplain_fast
+    from xplain_fast import _core
+
+    stub = ast.parse((Path(xplain_fast.__file__).parent / "_core.pyi").read_text())
+    declared = {node.name for node in stub.body if isinstance(node, ast.FunctionDef | ast.ClassDef)}
+    declared |= {node.target.id for node in stub.body if isinstance(node, ast.AnnAssign)}
+    defined = {name for name in vars(_core) if not name.startswith("__")} | {"__version__"}
+    assert declared - {"__all__"} == defined
+    classes = {node.name: node for node in stub.body if isinstance(node, ast.ClassDef)}
+    for name, node in classes.items():
+        members = {m.name for m in node.body if isinstance(m, ast.FunctionDef) and not m.name.startswith("_")}
+        assert members <= set(dir(getattr(_core, name))), name

@@ -142,8 +142,7 @@ def test_bad_input_errors():
         ex.shap_values(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="2-D"):
         ex.shap_values(np.zeros(4))
-    with pytest.raises(ValueError, match="no rows"):
-        ex.shap_values(np.zeros((0, 4)))
+    assert ex.shap_values(np.zeros((0, 4))).shape == (0, 4)  # no rows: an empty result (tests/test_bad_input.py)
     with pytest.raises(TypeError, match="dtype"):
         ex.shap_values(np.array([["a", "b", "c", "d"]]))
     with pytest.raises(ValueError, match="not fitted"):

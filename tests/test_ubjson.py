@@ -11,6 +11,7 @@ import struct
 
 import numpy as np
 import pytest
+
 from xplain_fast._core import ubjson_loads
 
 

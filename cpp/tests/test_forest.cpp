@@ -143,6 +143,8 @@ static void parallel_loop_covers_every_chunk_and_propagates_errors() {
   }
   CHECK(interrupted && done.load() < 1000);
   CHECK(xplain::resolve_threads(8, 3) == 3 && xplain::resolve_threads(-1, 1000) >= 1 && xplain::resolve_threads(4, 0) == 1);
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  CHECK(xplain::resolve_threads(1 << 30, int64_t{1} << 40) == 4 * hw);  // an absurd n_jobs: bounded
 }
 
 int main() {

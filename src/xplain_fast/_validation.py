@@ -16,6 +16,8 @@ def check_n_jobs(n_jobs: int | None) -> int:
         raise TypeError(f"n_jobs must be an int or None, got {type(n_jobs).__name__}")
     if n_jobs == 0:
         raise ValueError("n_jobs == 0 has no meaning; use None or 1 for one thread, -1 for all cores")
+    if abs(n_jobs) > 2**31 - 1:
+        raise ValueError(f"n_jobs={n_jobs} is out of range; use -1 for all cores")
     if n_jobs < 0:
         return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
     return int(n_jobs)
@@ -71,12 +73,14 @@ def _not_numeric(name: Any, dtype: Any) -> TypeError:
     )
 
 
-def check_rows(X: Any, n_features: int | None = None, *, name: str = "X") -> np.ndarray:
+def check_rows(X: Any, n_features: int | None = None, *, name: str = "X", allow_empty: bool = False) -> np.ndarray:
     """Validate X and return it as a C-contiguous float64 matrix.
 
-    Accepts numpy arrays of any real dtype and layout, lists, pandas and polars frames. NaN and
-    +/-inf are kept (each model routes them by its own rule). Raises ValueError for a wrong number of
-    dimensions or features or an empty X, TypeError for non-numeric data.
+    Accepts numpy arrays of any real dtype, byte order and layout (read-only ones too), lists,
+    pandas and polars frames. NaN and +/-inf are kept (each model routes them by its own rule).
+    Raises ValueError for a wrong number of dimensions or features, or for no rows unless
+    ``allow_empty`` (explaining no rows gives an empty result, as a Dask partition may need);
+    TypeError for non-numeric data.
     """
     if hasattr(X, "columns") and hasattr(X, "dtypes") and not isinstance(X, np.ndarray):
         arr = _frame_to_numpy(X)
@@ -94,7 +98,7 @@ def check_rows(X: Any, n_features: int | None = None, *, name: str = "X") -> np.
             f"{name} must be 2-D (n_samples, n_features), got {arr.ndim}-D with shape {arr.shape}; "
             "reshape a single row with X.reshape(1, -1)"
         )
-    if arr.shape[0] == 0:
+    if arr.shape[0] == 0 and not allow_empty:
         raise ValueError(f"{name} has no rows")
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")

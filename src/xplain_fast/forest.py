@@ -213,7 +213,7 @@ class Forest:
         n_jobs : int, optional
             Threads (None: 1, -1: all cores). The result does not depend on it.
         """
-        rows = check_rows(X, self.n_features)
+        rows = check_rows(X, self.n_features, allow_empty=True)
         out = _core.predict_raw(self._handle, rows, check_n_jobs(n_jobs))
         return out[:, 0] if self.n_outputs == 1 else out
 

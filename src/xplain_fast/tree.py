@@ -126,7 +126,7 @@ class TreeExplainer(BaseEstimator):
             self.feature_names_in_ = np.asarray(forest.feature_names, dtype=object)
         if interventional:
             self._transform = _transform_for(forest, self.model_output)
-            self._background = self._rows(X, name="background data")
+            self._background = self._rows(X, name="background data", allow_empty=False)
             self._build_tables()
         else:
             self._transform = "identity"
@@ -158,8 +158,9 @@ class TreeExplainer(BaseEstimator):
     def _check_fitted(self) -> None:
         check_fitted(self, "forest_")
 
-    def _rows(self, X: Any, name: str = "X") -> np.ndarray:
-        """X as float64 rows in the model's column order (frames are matched by name)."""
+    def _rows(self, X: Any, name: str = "X", *, allow_empty: bool = True) -> np.ndarray:
+        """X as float64 rows in the model's column order (frames are matched by name); no rows
+        give empty results, except for the background."""
         names = feature_names_of(X)
         model_names = self.forest_.feature_names
         if names is not None and model_names is not None and names != model_names:
@@ -168,7 +169,7 @@ class TreeExplainer(BaseEstimator):
                 raise ValueError(f"{name}'s columns do not match the model's features "
                                  f"(missing e.g. {missing})")
             X = X[model_names]
-        return check_rows(X, self.forest_.n_features, name=name)
+        return check_rows(X, self.forest_.n_features, name=name, allow_empty=allow_empty)
 
     def _values(self, rows: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
         """(phi [n, M, K], base value per row [n, K]) of the explained output."""
@@ -356,7 +357,7 @@ class TreeExplainer(BaseEstimator):
         total = phi.sum(axis=1) + base
         scale = np.abs(phi).sum(axis=1) + np.abs(prediction) + 1.0
         error = np.abs(total - prediction) / scale
-        if np.max(error) > 1e-9:
+        if error.size and np.max(error) > 1e-9:
             row = int(np.argmax(np.max(error, axis=1)))
             raise RuntimeError(
                 f"SHAP additivity check failed for row {row}: sum of SHAP values + expected value "

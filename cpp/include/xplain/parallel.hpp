@@ -22,11 +22,12 @@ struct interrupted_error : std::runtime_error {
   interrupted_error() : std::runtime_error("interrupted") {}
 };
 
-/// Number of threads to use for a requested n_jobs: <= 0 means all hardware threads,
-/// never more than there are chunks.
+/// Number of threads to use for a requested n_jobs: <= 0 means all hardware threads; never more
+/// than there are chunks, nor more than 4 per hardware thread (an absurd n_jobs would otherwise
+/// start thousands of threads for nothing: chunks, not threads, fix the results).
 inline int resolve_threads(int n_jobs, int64_t n_chunks) {
-  int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int n = n_jobs <= 0 ? hw : n_jobs;
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int64_t n = n_jobs <= 0 ? hw : std::min<int64_t>(n_jobs, int64_t{4} * hw);
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n, n_chunks)));
 }
 
