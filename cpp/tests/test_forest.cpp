@@ -1,6 +1,8 @@
 // forest.hpp, predict.hpp, parallel.hpp, names.hpp, version.hpp: the Forest's validation (every
 // malformed forest is refused before any traversal), routing, prediction, the parallel loop.
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cstring>
 
 #include "support.hpp"
@@ -134,14 +136,37 @@ static void parallel_loop_covers_every_chunk_and_propagates_errors() {
     rethrown = std::string(e.what()) == "chunk 17";
   }
   CHECK(rethrown);
+  // An interruption check answers while the chunks run (the caller polls it every 20 ms), and a
+  // long chunk that polls the loop's stop flag returns early.
   std::atomic<int> done{0};
   bool interrupted = false;
   try {
-    xplain::parallel_for_chunks(1000, 2, [&](int64_t) { done++; }, [] { return true; });
+    xplain::parallel_for_chunks(1000, 2, [&](int64_t) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      done++;
+    }, [] { return true; });
   } catch (const xplain::interrupted_error&) {
     interrupted = true;
   }
   CHECK(interrupted && done.load() < 1000);
+  xplain::StopFlag stop{false};
+  std::atomic<bool> saw_stop{false};
+  interrupted = false;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    xplain::parallel_for_chunks(1, 1, [&](int64_t) {  // one chunk "for minutes", polling the flag
+      while (!stop.load() && std::chrono::steady_clock::now() - start < std::chrono::seconds(60))
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      saw_stop = stop.load();
+    }, [] { return true; }, &stop);
+  } catch (const xplain::interrupted_error&) {
+    interrupted = true;
+  }
+  CHECK(interrupted && saw_stop.load() && std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  // Without a check, the caller works too and nothing is interrupted.
+  done = 0;
+  xplain::parallel_for_chunks(100, 1, [&](int64_t) { done++; });
+  CHECK(done.load() == 100);
   CHECK(xplain::resolve_threads(8, 3) == 3 && xplain::resolve_threads(-1, 1000) >= 1 && xplain::resolve_threads(4, 0) == 1);
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   CHECK(xplain::resolve_threads(1 << 30, int64_t{1} << 40) == 4 * hw);  // an absurd n_jobs: bounded

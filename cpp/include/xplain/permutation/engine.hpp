@@ -163,7 +163,8 @@ void advance_columns(const PermutationContext<Real>& ctx, const TreeRows& tr, in
 /// not depend on chunking or grouping) and is marked in that repeat's `changed`.
 template <typename Real>
 void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRows>& tables, int64_t t0, int64_t t1,
-                   int64_t g, int64_t rep0, int64_t rep1, double* raw, uint8_t* changed, TaskScratch<Real>& s) {
+                   int64_t g, int64_t rep0, int64_t rep1, double* raw, uint8_t* changed, TaskScratch<Real>& s,
+                   const StopFlag& stop) {
   const PermutationInput& in = ctx.in;
   const int64_t n = in.n_rows, M = ctx.f.n_features;
   const int64_t* cols = in.group_columns + in.group_offsets[g];
@@ -181,7 +182,7 @@ void advance_group(const PermutationContext<Real>& ctx, const std::vector<TreeRo
     }
   }
   const bool avx512 = in.allow_avx512 && use_avx512_scan();
-  for (int64_t t = t0; t < t1; ++t) {
+  for (int64_t t = t0; t < t1 && !stop.load(std::memory_order_relaxed); ++t) {
     const TreeRows& tr = tables[t - t0];
     if (n_cols == 1) advance_column(ctx, tr, t, cols[0], rep0, rep1 - rep0, raw, changed, s, avx512);
     else advance_columns(ctx, tr, t, cols, n_cols, rep0, rep1, raw, changed, s);

@@ -197,7 +197,7 @@ struct UnitWork {
   /// Moves unit u through trees [t0, t1) (`tables`), tree chunk c of n_chunks; after the last
   /// chunk, scores its repeats and frees its sums.
   void advance(int64_t u, UnitSums& us, const std::vector<TreeRows>& tables, int64_t t0, int64_t t1, int64_t c,
-               int64_t n_chunks) const {
+               int64_t n_chunks, const StopFlag& stop) const {
     const int64_t n = ctx.in.n_rows, K = ctx.f.n_outputs;
     const int64_t n_metrics = static_cast<int64_t>(spec.metrics.size());
     int64_t g, rep0, rep1;
@@ -209,8 +209,8 @@ struct UnitWork {
       us.changed.assign(static_cast<size_t>((rep1 - rep0) * n), 0);
     }
     TaskScratch<Real> scratch;
-    advance_group(ctx, tables, t0, t1, g, rep0, rep1, us.raw.data(), us.changed.data(), scratch);
-    if (c + 1 < n_chunks) return;
+    advance_group(ctx, tables, t0, t1, g, rep0, rep1, us.raw.data(), us.changed.data(), scratch, stop);
+    if (c + 1 < n_chunks || stop.load(std::memory_order_relaxed)) return;
     for (int64_t rep = rep0; rep < rep1; ++rep)
       score_repeat(ctx, spec, base_scores, g, rep, us.raw.data() + (rep - rep0) * n * K,
                    us.changed.data() + (rep - rep0) * n, out + (g * plan.n_repeats + rep) * n_metrics);
@@ -235,13 +235,14 @@ void run_units(const UnitWork<Real>& work, const std::vector<int64_t>& chunk_sta
       if (unit0 == 0 || n_chunks > 1)  // one chunk: its tables serve every block
         build_tables(work.ctx, t0, t1, tables, n_jobs, interrupted);
       const std::vector<int64_t> order = costliest_first(work.ctx.in, plan, unit0, unit1, tables);
+      StopFlag stop{false};  // a unit can take seconds: it stops between trees when asked
       parallel_for_chunks(
           unit1 - unit0, resolve_threads(n_jobs, unit1 - unit0),
           [&](int64_t position) {
             const int64_t b = order[position];
-            work.advance(unit0 + b, sums[static_cast<size_t>(b)], tables, t0, t1, c, n_chunks);
+            work.advance(unit0 + b, sums[static_cast<size_t>(b)], tables, t0, t1, c, n_chunks, stop);
           },
-          interrupted);
+          interrupted, &stop);
     }
   }
 }
