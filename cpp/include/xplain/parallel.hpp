@@ -38,13 +38,13 @@ inline int resolve_threads(int n_jobs, int64_t n_chunks) {
 /// loop then throws, so a partial result is never used.
 using StopFlag = std::atomic<bool>;
 
-/// Runs work(chunk) for chunk in [0, n_chunks) on n_threads threads. Without `interrupted`, the
-/// calling thread is one of them. With it, the calling thread only polls it (every 20 ms) while
-/// n_threads workers run the chunks, so that a check on the caller's thread (Python's Ctrl-C)
-/// answers within a chunk's time, or sooner for chunks that poll `stop`; when it returns true,
-/// `stop` is set, the loop ends after the running chunks and interrupted_error is thrown. The
-/// first exception thrown by any chunk is re-thrown on the calling thread after every thread has
-/// joined. `stop` may be the caller's own flag, for its chunks to poll.
+/// Runs work(chunk) for chunk in [0, n_chunks) on n_threads threads, the calling thread being one
+/// of them. `interrupted`, if set, is polled by the calling thread between its chunks; when it
+/// returns true the loop stops early and interrupted_error is thrown. Chunks that may run for
+/// seconds pass `stop`, their own flag, and poll it: the calling thread then runs no chunk but
+/// polls `interrupted` every 20 ms while n_threads workers run them, and sets `stop` when it fires
+/// (a thread more per call, so short chunks do without). The first exception thrown by any chunk
+/// is re-thrown on the calling thread after every thread has joined.
 inline void parallel_for_chunks(int64_t n_chunks, int n_threads,
                                 const std::function<void(int64_t)>& work,
                                 const std::function<bool()>& interrupted = {}, StopFlag* stop = nullptr) {
@@ -58,7 +58,9 @@ inline void parallel_for_chunks(int64_t n_chunks, int n_threads,
   std::condition_variable finished;
   int running = 0;
 
-  auto run = [&] {
+  bool was_interrupted = false;
+  // `check`: the interruption check, for the calling thread between its chunks (empty for workers).
+  auto run = [&](const std::function<bool()>& check) {
     for (;;) {
       if (stopping.load(std::memory_order_relaxed)) break;
       const int64_t chunk = next.fetch_add(1, std::memory_order_relaxed);
@@ -71,22 +73,27 @@ inline void parallel_for_chunks(int64_t n_chunks, int n_threads,
         stopping = true;
         break;
       }
+      if (check && check()) {
+        was_interrupted = true;
+        stopping = true;
+        break;
+      }
     }
   };
 
-  bool was_interrupted = false;
+  const bool caller_polls = interrupted && stop;
   std::vector<std::thread> threads;
-  const int workers = interrupted ? std::max(1, n_threads) : n_threads - 1;
+  const int workers = caller_polls ? std::max(1, n_threads) : n_threads - 1;
   threads.reserve(static_cast<size_t>(std::max(0, workers)));
   running = std::max(0, workers);
   for (int t = 0; t < workers; ++t)
     threads.emplace_back([&] {
-      run();
+      run({});
       std::lock_guard<std::mutex> lock(mutex);
       --running;
       finished.notify_one();
     });
-  if (interrupted) {
+  if (caller_polls) {
     std::unique_lock<std::mutex> lock(mutex);
     while (running > 0) {
       if (finished.wait_for(lock, std::chrono::milliseconds(20), [&] { return running == 0; })) break;
@@ -99,7 +106,7 @@ inline void parallel_for_chunks(int64_t n_chunks, int n_threads,
       }
     }
   } else {
-    run();
+    run(interrupted);
   }
   for (auto& th : threads) th.join();
   if (first_error) std::rethrow_exception(first_error);
