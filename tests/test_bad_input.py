@@ -5,13 +5,14 @@ targets (tests/test_fuzz.py)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
 
 import xplain_fast as xf
-from xplain_fast import _core
 
 
 @pytest.fixture(scope="module")
@@ -124,26 +125,23 @@ def test_infinities_are_routed_like_any_number(models, data):
 def test_malformed_forests_are_refused(models):
     forest = xf.to_forest(models["regressor"])
     node = int(np.flatnonzero(forest.left >= 0)[1])
+
+    def spoiled(name: str, index: int, value: int) -> dict:
+        array = getattr(forest, name).copy()
+        array[index] = value
+        return {name: array}
+
     cases = {
-        "children outside its tree": lambda f: f.left.__setitem__(0, 10**6),
-        "child of two nodes": lambda f: f.right.__setitem__(0, f.left[node]),  # a DAG: node reached twice
-        "children outside its tree or before it": lambda f: f.left.__setitem__(node, 0),  # a cycle back to the root
-        "splits on feature 9": lambda f: f.feature.__setitem__(0, 9),
-        "tree_offset": lambda f: f.tree_offset.__setitem__(-1, f.tree_offset[-1] + 1),
+        "children outside its tree": spoiled("left", 0, 10**6),
+        "child of two nodes": spoiled("right", 0, forest.left[node]),  # a DAG: that node reached twice
+        "children outside its tree or before it": spoiled("left", node, 0),  # a cycle back to the root
+        "splits on feature 9": spoiled("feature", 0, 9),
+        "tree_offset": spoiled("tree_offset", -1, forest.tree_offset[-1] + 1),
+        "negative or non-finite cover": {"cover": np.where(np.arange(forest.n_nodes) == 3, -1.0, forest.cover)},
     }
-    for message, spoil in cases.items():
-        arrays = {name: np.array(value) for name, value in vars(forest).items() if isinstance(value, np.ndarray)}
-        broken = type("Arrays", (), {})()
-        vars(broken).update(arrays)
-        spoil(broken)
+    for message, change in cases.items():
         with pytest.raises(ValueError, match=message):
-            _core.ForestHandle(left=broken.left, right=broken.right, feature=broken.feature, threshold=broken.threshold,
-                               default_left=broken.default_left, missing_rule=np.empty(0, np.uint8), value=broken.value,
-                               cover=broken.cover, tree_offset=broken.tree_offset, tree_output=broken.tree_output,
-                               base_value=broken.base_value, cat_offset=np.empty(0, np.int64),
-                               cat_words=np.empty(0, np.int32), cat_bits=np.empty(0, np.uint32),
-                               n_features=forest.n_features, strict_less=False, float32_input=False,
-                               categorical_truncation=False)
+            dataclasses.replace(forest, **change)
 
 
 def test_corrupt_files_are_refused(tmp_path, models):

@@ -128,26 +128,39 @@ int thread_count(const XplainOptions* options) {
   return options->n_threads;
 }
 
-/// Checks the arguments every row-wise computation shares; returns the output's size in doubles.
-int64_t checked_call(const XplainForest* forest, XplainOutputKind kind, const double* X, int64_t n_rows,
-                     int64_t n_cols, const double* out, int64_t out_capacity) {
-  require(forest, "forest");
+/// The shape of a result for n_rows rows (see xplain_output_shape); returns its size in doubles.
+int64_t shape_of(const xplain::ForestView& f, int32_t kind, int64_t n_rows, int64_t shape[4], int32_t& ndim) {
   if (n_rows < 0) refuse("n_rows is negative");
+  const int64_t M = f.n_features, K = f.n_outputs;
+  switch (kind) {
+    case XPLAIN_OUTPUT_PREDICTION: shape[0] = n_rows; shape[1] = K; ndim = 2; break;
+    case XPLAIN_OUTPUT_SHAP_VALUES: shape[0] = n_rows; shape[1] = M; shape[2] = K; ndim = 3; break;
+    case XPLAIN_OUTPUT_INTERACTION_VALUES: shape[0] = n_rows; shape[1] = M; shape[2] = M; shape[3] = K; ndim = 4; break;
+    case XPLAIN_OUTPUT_EXPECTED_VALUE: shape[0] = K; ndim = 1; break;
+    default: refuse("unknown output kind " + std::to_string(kind));
+  }
+  int64_t size = 1;
+  for (int32_t d = 0; d < ndim; ++d) size = checked_product({size, shape[d]});
+  return size;
+}
+
+/// Checks the arguments every row-wise computation shares, before anything is written.
+void check_call(const XplainForest* forest, int32_t kind, const double* X, int64_t n_rows, int64_t n_cols,
+                const double* out, int64_t out_capacity) {
+  require(forest, "forest");
   if (n_cols != forest->view.n_features)
     refuse("X has " + std::to_string(n_cols) + " columns, but the forest has " +
            std::to_string(forest->view.n_features) + " features");
-  const int64_t M = forest->view.n_features, K = forest->view.n_outputs;
-  const int64_t size = kind == XPLAIN_OUTPUT_PREDICTION    ? checked_product({n_rows, K})
-                       : kind == XPLAIN_OUTPUT_SHAP_VALUES ? checked_product({n_rows, M, K})
-                                                           : checked_product({n_rows, M, M, K});
-  checked_product({n_rows, n_cols});
+  int64_t shape[4];
+  int32_t ndim;
+  const int64_t size = shape_of(forest->view, kind, n_rows, shape, ndim);
+  checked_product({n_rows, n_cols});  // X's size must be representable too
   if (size > 0) {
     require(X, "X");
     require(out, "out");
   }
   if (out_capacity < size)
     refuse("out has room for " + std::to_string(out_capacity) + " doubles, the result needs " + std::to_string(size));
-  return size;
 }
 
 }  // namespace
@@ -188,18 +201,7 @@ int xplain_output_shape(const XplainForest* forest, int32_t kind, int64_t n_rows
     require(forest, "forest");
     require(shape, "shape");
     require(ndim, "ndim");
-    if (n_rows < 0) refuse("n_rows is negative");
-    const int64_t M = forest->view.n_features, K = forest->view.n_outputs;
-    switch (kind) {
-      case XPLAIN_OUTPUT_PREDICTION: shape[0] = n_rows; shape[1] = K; *ndim = 2; break;
-      case XPLAIN_OUTPUT_SHAP_VALUES: shape[0] = n_rows; shape[1] = M; shape[2] = K; *ndim = 3; break;
-      case XPLAIN_OUTPUT_INTERACTION_VALUES:
-        shape[0] = n_rows; shape[1] = M; shape[2] = M; shape[3] = K; *ndim = 4; break;
-      case XPLAIN_OUTPUT_EXPECTED_VALUE: shape[0] = K; *ndim = 1; break;
-      default: refuse("unknown output kind " + std::to_string(kind));
-    }
-    int64_t total = 1;
-    for (int32_t d = 0; d < *ndim; ++d) total = checked_product({total, shape[d]});
+    const int64_t total = shape_of(forest->view, kind, n_rows, shape, *ndim);
     if (size) *size = total;
   });
 }
@@ -218,7 +220,7 @@ int xplain_expected_value(const XplainForest* forest, double* out, int64_t out_c
 int xplain_predict(const XplainForest* forest, const double* X, int64_t n_rows, int64_t n_cols,
                    const XplainOptions* options, double* out, int64_t out_capacity) {
   return guarded([&] {
-    checked_call(forest, XPLAIN_OUTPUT_PREDICTION, X, n_rows, n_cols, out, out_capacity);
+    check_call(forest, XPLAIN_OUTPUT_PREDICTION, X, n_rows, n_cols, out, out_capacity);
     xplain::predict_raw(forest->view, X, n_rows, out, thread_count(options));
   });
 }
@@ -226,7 +228,7 @@ int xplain_predict(const XplainForest* forest, const double* X, int64_t n_rows, 
 int xplain_shap_values(const XplainForest* forest, const double* X, int64_t n_rows, int64_t n_cols,
                        const XplainOptions* options, double* out, int64_t out_capacity) {
   return guarded([&] {
-    checked_call(forest, XPLAIN_OUTPUT_SHAP_VALUES, X, n_rows, n_cols, out, out_capacity);
+    check_call(forest, XPLAIN_OUTPUT_SHAP_VALUES, X, n_rows, n_cols, out, out_capacity);
     xplain::path_shap_values(forest->view, forest->tables, X, n_rows, out, thread_count(options));
   });
 }
@@ -234,7 +236,7 @@ int xplain_shap_values(const XplainForest* forest, const double* X, int64_t n_ro
 int xplain_shap_interaction_values(const XplainForest* forest, const double* X, int64_t n_rows, int64_t n_cols,
                                    const XplainOptions* options, double* out, int64_t out_capacity) {
   return guarded([&] {
-    checked_call(forest, XPLAIN_OUTPUT_INTERACTION_VALUES, X, n_rows, n_cols, out, out_capacity);
+    check_call(forest, XPLAIN_OUTPUT_INTERACTION_VALUES, X, n_rows, n_cols, out, out_capacity);
     const int64_t M = forest->view.n_features;
     std::vector<int32_t> every_feature(static_cast<size_t>(M));
     for (int64_t f = 0; f < M; ++f) every_feature[static_cast<size_t>(f)] = static_cast<int32_t>(f);

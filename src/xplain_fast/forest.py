@@ -150,11 +150,8 @@ class Forest:
             self.feature_names = [str(n) for n in self.feature_names]
             if len(self.feature_names) != self.n_features:
                 raise ValueError("feature_names must have one name per feature")
-        if np.any(self.cover < 0) or not np.all(np.isfinite(self.cover)):
-            raise ValueError("invalid Forest: cover must be finite and non-negative")
-        if not np.all(np.isfinite(self.value)):
-            raise ValueError("invalid Forest: leaf values must be finite")
-        self._handle = self._make_handle()  # validates the structure in C++
+        # validates the structure, covers and leaf values in C++ (ForestView::check)
+        self._handle = self._make_handle()
 
     def _make_handle(self) -> Any:
         empty = np.empty(0)
