@@ -253,6 +253,7 @@ void def_shap_engine(py::module_& m, const std::string& engine,
 }
 
 void register_forest(py::module_& m);
+void register_importance(py::module_& m);
 void register_treeshap(py::module_& m);
 void register_interventional(py::module_& m);
 void register_permutation(py::module_& m);

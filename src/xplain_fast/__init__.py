@@ -4,6 +4,7 @@ from ._core import __version__ as __version__  # defined once, in cpp/include/xp
 from ._embedding import get_cmake_dir, get_include
 from .explanation import Explanation
 from .forest import Forest
+from .importance import forest_importance
 from .models import to_forest
 from .permutation import PermutationImportance, permutation_importance
 from .report import report
@@ -16,6 +17,7 @@ __all__ = [
     "GradientSaliency",
     "PermutationImportance",
     "TreeExplainer",
+    "forest_importance",
     "get_cmake_dir",
     "get_include",
     "permutation_importance",
