@@ -5,7 +5,8 @@ functions, and gradients come from finite differences of it.
   * ``explained_output``    - the scalar a saliency method explains, per row, from sklearn;
   * ``richardson_gradient`` - central differences with Richardson extrapolation (float64);
   * ``reference_integrated_gradients`` - Gauss-Legendre IG from Richardson gradients;
-  * ``reference_smoothgrad`` - SmoothGrad statistics from explicitly drawn noise.
+  * ``reference_smoothgrad`` - SmoothGrad statistics from explicitly drawn noise;
+  * ``reference_attention_rollout`` - layer-by-layer matrix products of fused attention matrices.
 """
 
 from __future__ import annotations
@@ -117,3 +118,22 @@ def reference_smoothgrad(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray, s
     if statistic == "smoothgrad_sq":
         return (grads**2).mean(axis=1)
     return grads.var(axis=1)
+
+
+def reference_attention_rollout(attentions: np.ndarray, head_fusion: str = "mean", residual: bool = True,
+                                discard_ratio: float = 0.0, start_layer: int = 0) -> np.ndarray:
+    """Rollout of one sample's (n_layers, n_heads, seq, seq) attentions with plain numpy."""
+    n_layers, _, seq, _ = attentions.shape
+    identity = np.eye(seq)
+    rollout = identity.copy()
+    for layer in range(start_layer, n_layers):
+        fused = getattr(np, head_fusion)(attentions[layer].astype(np.float64), axis=0)
+        for i in range(seq):
+            smallest = np.argsort(fused[i], kind="stable")[: int(discard_ratio * seq)]
+            fused[i, smallest] = 0.0
+        sums = fused.sum(axis=1, keepdims=True)
+        fused = np.where(sums > 0, fused / np.where(sums > 0, sums, 1.0), identity)
+        if residual:
+            fused = 0.5 * fused + 0.5 * identity
+        rollout = fused @ rollout
+    return rollout

@@ -8,7 +8,7 @@ from .importance import forest_importance
 from .models import to_forest
 from .permutation import PermutationImportance, permutation_importance
 from .report import report
-from .saliency import GradientSaliency, saliency
+from .saliency import GradientSaliency, attention_rollout, saliency
 from .tree import TreeExplainer, shap_values
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "GradientSaliency",
     "PermutationImportance",
     "TreeExplainer",
+    "attention_rollout",
     "forest_importance",
     "get_cmake_dir",
     "get_include",

@@ -1,5 +1,6 @@
-"""Gradient saliency: Integrated Gradients, SmoothGrad and friends on arrays, with Numba kernels."""
+"""Gradient saliency (Integrated Gradients, SmoothGrad and friends) and attention rollout on arrays, with Numba kernels."""
 
+from .attention import attention_rollout
 from .methods import GradientSaliency, saliency
 
-__all__ = ["GradientSaliency", "saliency"]
+__all__ = ["GradientSaliency", "attention_rollout", "saliency"]

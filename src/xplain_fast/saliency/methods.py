@@ -73,7 +73,7 @@ def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @contextmanager
-def _thread_limit(n_threads: int, blas_threads: int) -> Iterator[None]:
+def thread_limit(n_threads: int, blas_threads: int) -> Iterator[None]:
     """Set Numba's and BLAS's thread counts for the enclosed calls, then restore both."""
     import numba
     from threadpoolctl import threadpool_limits
@@ -87,7 +87,7 @@ def _thread_limit(n_threads: int, blas_threads: int) -> Iterator[None]:
         numba.set_num_threads(previous)
 
 
-def _check_int(value: Any, name: str, minimum: int, why: str = "") -> int:
+def check_int(value: Any, name: str, minimum: int, why: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}{why}, got {value!r}")
     return int(value)
@@ -260,15 +260,15 @@ class GradientSaliency(BaseEstimator):
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown output {self.output!r}; choose 'raw' or 'probability'")
         if self.rule == "riemann_trapezoid":
-            _check_int(self.n_steps, "n_steps", 2, " (the trapezoid rule needs both ends)")
+            check_int(self.n_steps, "n_steps", 2, " (the trapezoid rule needs both ends)")
         else:
-            _check_int(self.n_steps, "n_steps", 1)
+            check_int(self.n_steps, "n_steps", 1)
         if self.method == "vargrad":
-            _check_int(self.n_samples, "n_samples", 2, " (a variance needs two samples)")
+            check_int(self.n_samples, "n_samples", 2, " (a variance needs two samples)")
         else:
-            _check_int(self.n_samples, "n_samples", 1)
+            check_int(self.n_samples, "n_samples", 1)
         if self.batch_size is not None:
-            _check_int(self.batch_size, "batch_size", 1)
+            check_int(self.batch_size, "batch_size", 1)
         if (
             isinstance(self.noise_level, bool)
             or not isinstance(self.noise_level, numbers.Real)
@@ -355,7 +355,7 @@ class GradientSaliency(BaseEstimator):
             )
         baseline = np.array(np.broadcast_to(self.baseline_, (rows.shape[1],)), dtype=np.float64)
         n_threads = check_n_jobs(self.n_jobs)
-        with _thread_limit(n_threads, 1 if self._source.nested_blas else n_threads):
+        with thread_limit(n_threads, 1 if self._source.nested_blas else n_threads):
             columns, signs = self._targets(rows)
             A = self._attribute_rows(rows, baseline, columns, signs)
             if return_convergence_delta:
