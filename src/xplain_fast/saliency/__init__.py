@@ -1,4 +1,4 @@
-"""Gradient saliency (Integrated Gradients, SmoothGrad and friends) and attention rollout on arrays, with Numba kernels."""
+"""Gradient saliency (Integrated Gradients, SmoothGrad, ...) and attention rollout, with Numba kernels."""
 
 from .attention import attention_rollout
 from .methods import GradientSaliency, saliency
