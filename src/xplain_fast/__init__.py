@@ -9,11 +9,13 @@ from .models import to_forest
 from .permutation import PermutationImportance, permutation_importance
 from .report import report
 from .saliency import GradientSaliency, attention_rollout, saliency
+from .surrogate import GlobalSurrogate
 from .tree import TreeExplainer, shap_values
 
 __all__ = [
     "Explanation",
     "Forest",
+    "GlobalSurrogate",
     "GradientSaliency",
     "PermutationImportance",
     "TreeExplainer",
