@@ -10,7 +10,7 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['DEFAULT_MAX_TABLE_BYTES', 'DEFAULT_MAX_TABLE_K', 'DEFAULT_TABLE_RATIO', 'DEFAULT_TASK_MEMORY_BYTES', 'ForestHandle', 'InterventionalTables', 'Link', 'Metric', 'MissingRule', 'OutputTransform', 'PathShapTables', 'PredictRule', 'ScoringSpec', 'build_interventional_tables', 'build_path_shap_tables', 'forest_scores', 'interventional_interaction_values', 'interventional_shap_values', 'pair_shap_values', 'path_interaction_values', 'path_shap_values', 'permutation_scan_can_use_avx512', 'permutation_scores', 'predict_raw', 'ubjson_loads']
+__all__: list[str] = ['DEFAULT_MAX_TABLE_BYTES', 'DEFAULT_MAX_TABLE_K', 'DEFAULT_TABLE_RATIO', 'DEFAULT_TASK_MEMORY_BYTES', 'ForestHandle', 'ImportanceKind', 'InterventionalTables', 'Link', 'Metric', 'MissingRule', 'OutputTransform', 'PathShapTables', 'PredictRule', 'ScoringSpec', 'build_interventional_tables', 'build_path_shap_tables', 'forest_importance', 'forest_scores', 'interventional_interaction_values', 'interventional_shap_values', 'pair_shap_values', 'path_interaction_values', 'path_shap_values', 'permutation_scan_can_use_avx512', 'permutation_scores', 'predict_raw', 'ubjson_loads']
 class MissingRule:
     """
     How a node treats NaN and zeros: the codes of Forest.missing_rule (int(rule) is the stored byte).
@@ -72,6 +72,68 @@ class ForestHandle:
     Validated, immutable view of a Forest's arrays (built by xplain_fast.Forest).
     """
     def __init__(self, left: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], right: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], feature: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], threshold: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], default_left: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], missing_rule: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], value: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], cover: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], tree_offset: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], tree_output: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], base_value: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], cat_offset: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], cat_words: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], cat_bits: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32], n_features: typing.SupportsInt | typing.SupportsIndex, strict_less: bool, float32_input: bool, categorical_truncation: bool) -> None:
+        ...
+class ImportanceKind:
+    """
+    What forest_importance sums per feature.
+    
+    Members:
+    
+      split_count
+    
+      total_gain
+    
+      gain
+    
+      total_cover
+    
+      cover
+    
+      mdi
+    
+      prediction_change
+    """
+    __members__: typing.ClassVar[dict[str, ImportanceKind]]
+    cover: typing.ClassVar[ImportanceKind]
+    gain: typing.ClassVar[ImportanceKind]
+    mdi: typing.ClassVar[ImportanceKind]
+    prediction_change: typing.ClassVar[ImportanceKind]
+    split_count: typing.ClassVar[ImportanceKind]
+    total_cover: typing.ClassVar[ImportanceKind]
+    total_gain: typing.ClassVar[ImportanceKind]
+    @typing.overload
+    def __eq__(self, other: ImportanceKind) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: ImportanceKind) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
         ...
 class PathShapTables:
     """
@@ -387,6 +449,10 @@ def build_interventional_tables(forest: ForestHandle, background: numpy.ndarray[
 def build_path_shap_tables(forest: ForestHandle) -> PathShapTables:
     """
     Precompute the per-node quadrature tables of path-dependent TreeSHAP.
+    """
+def forest_importance(forest: ForestHandle, gain: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], kind: ImportanceKind, averaged_trees: bool) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    Importance [n_features] of each feature from the forest's structure; gain: per-node split gains or an empty array.
     """
 def forest_scores(forest: ForestHandle, value: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], X: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]], spec: ScoringSpec, y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, y_class: typing.Annotated[numpy.typing.ArrayLike, numpy.int32] | None = None, sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None, n_jobs: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
     """
