@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.inspection import permutation_importance as sk_permutation_importance
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeRegressor
 
 import xplain_fast as xf
 
@@ -53,8 +56,8 @@ def _sample(X, y, n, seed):
 
 def test_report_is_one_file_with_every_section(written):
     html = written["html"]
-    for section in ("model", "top-features", "figures", "permutation-importance", "interactions", "timings",
-                    "provenance"):
+    for section in ("model", "top-features", "figures", "permutation-importance", "forest-importance",
+                    "surrogate", "interactions", "timings", "provenance"):
         assert f'<section id="{section}">' in html
     found = set(re.findall(r'<figure id="figure-([a-z]+)">', html))
     assert found == FIGURES
@@ -84,6 +87,29 @@ def test_numbers_match_independent_computations(written):
     assert "positive class" in data["model"]["output_explained"]
     pairs = {(row["a"], row["b"]) for row in data["interactions"]["pairs"]}
     assert ("age", "tenure") in pairs  # the one product term of the label
+
+
+def test_forest_importance_and_surrogate_match_independent_computations(written):
+    data = _data_block(written["html"])
+    columns = list(written["X"].columns)
+    # split shares counted from scikit-learn's own trees
+    splits = np.zeros(len(columns))
+    for est in written["model"].estimators_:
+        np.add.at(splits, est.tree_.feature[est.tree_.feature >= 0], 1)
+    for row in data["forest_importance"]["rows"]:
+        assert row["split_count"] == pytest.approx(splits[columns.index(row["feature"])] / splits.sum(), rel=1e-12)
+    assert data["forest_importance"]["kinds"] == ["total_gain", "split_count", "total_cover"]
+    # the surrogate: a depth-3 regression tree on the forest's raw output (its class probabilities),
+    # fitted on the documented 75% and scored on the other 25% of the explained rows
+    X_sample, _ = _sample(written["X"], written["y"], 300, seed=1)
+    proba = written["model"].predict_proba(X_sample)
+    train, test = train_test_split(np.arange(300), test_size=0.25, random_state=1)
+    tree = DecisionTreeRegressor(max_depth=3, random_state=1).fit(X_sample.iloc[train], proba[train])
+    surrogate = data["surrogate"]
+    assert surrogate["fidelity"] == pytest.approx(r2_score(proba[test], tree.predict(X_sample.iloc[test])), abs=1e-9)
+    assert surrogate["n_rules"] == tree.get_n_leaves() == len(surrogate["rules"])
+    assert all(rule.startswith("if ") and "raw output[1]" in rule for rule in surrogate["rules"])
+    assert any(name in surrogate["rules"][0] for name in columns)
 
 
 def test_provenance_and_model_hash(written, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,9 @@ class GlobalSurrogate(BaseEstimator):
         Share of X held out to measure the fidelity; 0 measures it on the training rows (optimistic).
     random_state : int, RandomState or None, default=None
         The hold-out split and the tree's tie-breaking.
+    feature_names : list of str, optional
+        Names for the rules; default: the columns of a DataFrame X, else the model's names, else
+        ``x0, x1, ...``.
 
     Attributes
     ----------
@@ -147,7 +151,7 @@ class GlobalSurrogate(BaseEstimator):
 
     def __init__(self, model: Any, *, max_depth: int | None = 4, max_leaf_nodes: int | None = None,
                  min_samples_leaf: int = 1, target: str = "auto", test_size: float = 0.25,
-                 random_state: Any = None) -> None:
+                 random_state: Any = None, feature_names: Sequence[str] | None = None) -> None:
         self.model = model
         self.max_depth = max_depth
         self.max_leaf_nodes = max_leaf_nodes
@@ -155,6 +159,7 @@ class GlobalSurrogate(BaseEstimator):
         self.target = target
         self.test_size = test_size
         self.random_state = random_state
+        self.feature_names = feature_names
 
     def fit(self, X: Any, y: Any = None) -> GlobalSurrogate:
         """Fit the surrogate to the model's output on X (``y`` is ignored: the model is the teacher)."""
@@ -178,8 +183,11 @@ class GlobalSurrogate(BaseEstimator):
         self.fidelity_ = self._agreement(rows[test], teacher[test])
         self.train_fidelity_ = self._agreement(rows[train], teacher[train])
         self.n_features_in_ = rows.shape[1]
-        names = feature_names_of(X) or _model_feature_names(self.model, rows.shape[1])
-        self.feature_names_in_ = np.asarray(names or [f"x{j}" for j in range(rows.shape[1])], dtype=object)
+        names = (list(self.feature_names) if self.feature_names is not None else None) or feature_names_of(X) \
+            or _model_feature_names(self.model, rows.shape[1]) or [f"x{j}" for j in range(rows.shape[1])]
+        if len(names) != rows.shape[1]:
+            raise ValueError(f"feature_names has {len(names)} names, but X has {rows.shape[1]} features")
+        self.feature_names_in_ = np.asarray([str(n) for n in names], dtype=object)
         self.rules_ = self._rules(has_missing=np.isnan(rows[train]).any(axis=0))
         return self
 

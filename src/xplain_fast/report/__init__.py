@@ -130,10 +130,17 @@ def report(
             if not hasattr(estimator, "fit"):  # a Forest, a booster or a file: score the Forest's predictions
                 estimator = forest_estimator(explainer.forest_, n_jobs)
         importance = _permutation(estimator, rows, labels, n_repeats, scoring, random_state, n_jobs, timings)
+    names = single.feature_names or [f"x{j}" for j in range(explainer.forest_.n_features)]
+    with _timed(timings, "forest importance"):
+        structure = _forest_importance(explainer.forest_, names, max_display)
+    with _timed(timings, "global surrogate (depth 3)"):
+        surrogate = _surrogate(explainer.forest_, rows, names, random_state)
     with _timed(timings, "figures"):
         figures = _figures(single, inter, importance, max_display, random_state)
     context = _context(explainer, single, inter, importance, single.feature_names, max_display, timings,
                        data_note or sample_note, output_note, random_state, threads, title)
+    context.update(forest_importance=structure, surrogate=surrogate)
+    context["data_json"] = _data_json(context, single)
     context["figures"] = figures
     html = _render(context)
     path = Path(path)
@@ -316,12 +323,39 @@ def _context(explainer: Any, explanation: Any, inter: np.ndarray | None, importa
         }
     if inter is not None:
         context["interactions"] = {"n_rows": len(inter), "pairs": _top_pairs(inter, names, 5)}
-    numbers = {k: context[k] for k in ("model", "top_features", "importance", "interactions", "timings",
-                                       "provenance")}
-    numbers["mean_abs_shap"] = dict(zip(names, map(float, mean_abs), strict=True))
-    # "<" escaped so the block cannot close the script element; JSON readers decode \u003c
-    context["data_json"] = json.dumps(numbers, indent=1).replace("<", "\\u003c")
     return context
+
+
+def _data_json(context: dict, explanation: Any) -> str:
+    """The report's numbers as the JSON block embedded in the page."""
+    numbers = {k: context[k] for k in ("model", "top_features", "importance", "interactions",
+                                       "forest_importance", "surrogate", "timings", "provenance")}
+    names = explanation.feature_names or [f"x{j}" for j in range(explanation.values.shape[1])]
+    numbers["mean_abs_shap"] = dict(zip(names, map(float, np.abs(explanation.values).mean(axis=0)), strict=True))
+    # "<" escaped so the block cannot close the script element; JSON readers decode \u003c
+    return json.dumps(numbers, indent=1).replace("<", "\\u003c")
+
+
+def _forest_importance(forest: Any, names: Sequence[str], max_display: int) -> dict:
+    """Shares of each feature in the trees' gains (or prediction change), splits and covers."""
+    from ..importance import forest_importance
+
+    first = "total_gain" if forest.gain is not None else "prediction_change"
+    kinds = (first, "split_count", "total_cover")
+    shares = {kind: forest_importance(forest, kind, normalize=True) for kind in kinds}
+    order = np.argsort(-shares[first], kind="stable")[:max_display]
+    return {"kinds": list(kinds),
+            "rows": [{"feature": names[j], **{kind: float(shares[kind][j]) for kind in kinds}} for j in order]}
+
+
+def _surrogate(forest: Any, rows: Any, names: Sequence[str], random_state: int) -> dict:
+    """A depth-3 tree imitating the forest's raw output on the explained rows: its fidelity and rules."""
+    from ..surrogate import GlobalSurrogate
+
+    surrogate = GlobalSurrogate(forest, max_depth=3, target="raw", random_state=random_state,
+                                feature_names=list(names)).fit(rows)
+    return {"fidelity": surrogate.fidelity_, "train_fidelity": surrogate.train_fidelity_,
+            "n_rules": len(surrogate.rules_), "rules": [str(rule) for rule in surrogate.rules_]}
 
 
 def _top_pairs(inter: np.ndarray, names: list[str], count: int) -> list[dict]:
