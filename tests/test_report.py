@@ -181,6 +181,10 @@ def test_demo_out_leaves_a_report(tmp_path):
     assert (tmp_path / "report.html").stat().st_size > 100_000
     assert (tmp_path / "beeswarm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "HTML report" in done.stdout
+    # the global views sit next to SHAP and permutation importance, with the surrogate's rules
+    assert "== Global views of the diabetes forest" in done.stdout
+    assert re.search(r"MDI equals scikit-learn's feature_importances_ within [0-9.e-]+", done.stdout)
+    assert re.search(r"^\s+if .* then prediction = ", done.stdout, flags=re.M)
 
 
 def _browser():

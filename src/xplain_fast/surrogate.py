@@ -239,7 +239,8 @@ class GlobalSurrogate(BaseEstimator):
         return float(r2_score(teacher, imitation))
 
     def _rules(self, has_missing: np.ndarray) -> list[SurrogateRule]:
-        """One rule per leaf: the path's conditions merged into one interval per feature."""
+        """One rule per leaf: the path's conditions merged into one interval per feature, in the order the
+        path first asks about each feature."""
         t = self.tree_.tree_
         missing_left = getattr(t, "missing_go_to_left", np.zeros(t.node_count, dtype=bool))
         total = t.weighted_n_node_samples[0]
@@ -268,7 +269,7 @@ class GlobalSurrogate(BaseEstimator):
         # A feature whose splits on the path let every value (and NaN, where it occurred) through
         # says nothing: scikit-learn can split missing from present values with threshold inf.
         conditions = tuple(Condition(f, str(self.feature_names_in_[f]), low, high, missing)
-                           for f, (low, high, missing) in sorted(bounds.items())
+                           for f, (low, high, missing) in bounds.items()  # in the order the path asks
                            if not (low == -np.inf and high == np.inf and missing == has_missing[f]))
         value = t.value[leaf]
         if self.target_ == "class":

@@ -41,6 +41,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _explain_and_report("HistGradientBoostingClassifier(200 iterations) on the breast-cancer data", clf,
                         cancer.data, args.n_jobs, "log-odds of benign")
     _permutation_report(model, X, y, args.n_jobs)
+    _global_views_demo(model, X, y, args.n_jobs)
     _saliency_demo(args.n_jobs)
     _dask_demo(model, X, y)
     _embedding_demo(model, X)
@@ -162,6 +163,37 @@ def _permutation_report(model, X, y, n_jobs: int) -> None:
     for rank, j in enumerate(np.argsort(ours.importances_mean)[::-1][:5], 1):
         mean, std = ours.importances_mean[j], ours.importances_std[j]
         say(f"     {rank}. {X.columns[j]:<24} {mean:.4f} ± {std:.4f}")
+    say()
+
+
+def _global_views_demo(model, X, y, n_jobs: int) -> None:
+    """Four global importances of the diabetes forest side by side, and a depth-3 surrogate's rules."""
+    import xplain_fast as xf
+
+    say("== Global views of the diabetes forest")
+    forest = xf.to_forest(model)
+    start = time.perf_counter()
+    mdi = xf.forest_importance(forest, "mdi")
+    splits = xf.forest_importance(forest, "split_count", normalize=True)
+    forest_s = time.perf_counter() - start
+    say(f"   forest importance from the trees alone ({forest.n_nodes:,} nodes): {forest_s * 1e3:.2f} ms for "
+        "two kinds; MDI equals "
+        f"scikit-learn's feature_importances_ within {np.max(np.abs(mdi - model.feature_importances_)):.0e}")
+    shap = np.abs(xf.TreeExplainer(model, n_jobs=n_jobs).fit().shap_values(X)).mean(axis=0)
+    permutation = xf.permutation_importance(model, X, y, n_repeats=5, random_state=0, n_jobs=n_jobs)
+    views = {"mean |SHAP|": shap, "permutation (r2)": permutation.importances_mean, "MDI": mdi, "split share": splits}
+    say("   " + f"{'feature':<10}" + "".join(f"{name:>18}" for name in views))
+    for j in np.argsort(-shap, kind="stable")[:6]:
+        cells = "".join(f"{values[j]:>11.4f} (#{int(np.sum(values > values[j])) + 1:<2})" for values in views.values())
+        say(f"   {X.columns[j]:<10}{cells}")
+    start = time.perf_counter()
+    surrogate = xf.GlobalSurrogate(model, max_depth=3, random_state=0).fit(X)
+    surrogate_s = time.perf_counter() - start
+    say(f"   a depth-3 surrogate tree fitted in {surrogate_s * 1e3:.0f} ms imitates the forest with R2 "
+        f"{surrogate.fidelity_:.3f} on 25% of the rows held out ({surrogate.train_fidelity_:.3f} on the rest); "
+        "its rules, most covering first:")
+    for rule in surrogate.rules_:
+        say(f"     {rule}")
     say()
 
 
