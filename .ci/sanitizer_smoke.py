@@ -43,6 +43,8 @@ def engines() -> None:
         start = time.perf_counter()
         forest = xf.to_forest(model)
         forest.predict(rows, n_jobs=2)
+        for kind in xf.importance.KINDS:
+            xf.forest_importance(forest, kind)
         path = xf.TreeExplainer(model, n_jobs=2).fit()
         path.shap_values(rows[:300])
         path.shap_interaction_values(rows[:50])
@@ -78,6 +80,8 @@ def engines() -> None:
         explainer.shap_values(X_nan[:300])
         explainer.shap_interaction_values(X_nan[:30])
         xf.permutation_importance(model, X_nan, y, n_repeats=3, random_state=0, n_jobs=2)
+        for kind in xf.importance.KINDS:
+            xf.forest_importance(model, kind)
         print(f"  {library}: done", flush=True)
 
 
