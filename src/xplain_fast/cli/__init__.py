@@ -63,6 +63,18 @@ scatter, waterfall, force, heat maps), permutation importance when --target is g
 highlights, timings and provenance. Figures are embedded as PNG and the numbers as a JSON block;
 the page requests nothing from the network. Needs the report extra: pip install "xplain-fast[report]".
 """
+_BENCH_EXAMPLES = """\
+examples:
+  xplain-fast bench                                   # the quick suite, 1 and 2 threads
+  xplain-fast bench --only treeshap,permutation --out results.json --markdown
+  xplain-fast bench --suite full --peer fasttreeshap=/opt/fts/bin/python --plot speedups.png
+
+Each workload trains (or loads from the cache) a fixed model on seeded data, warms every contender
+up, then times them in interleaved rounds. References that are not installed are listed as skipped.
+A reference whose output differs from xplain-fast's beyond its tolerance is reported as an error
+(exit status 1). Models are cached in ~/.cache/xplain-fast/bench (XPLAIN_FAST_BENCH_CACHE moves it;
+empty: no cache).
+"""
 
 
 def _n_jobs(text: str) -> int:
@@ -83,6 +95,23 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _thread_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected thread counts such as 1,2, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive thread counts such as 1,2, got {text!r}")
+    return values
+
+
+def _peer(text: str) -> tuple[str, str]:
+    name, sep, python = text.partition("=")
+    if not sep or not name or not python:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH/TO/python, got {text!r}")
+    return name, python
 
 
 def _fraction_or_count(text: str) -> float | int:
@@ -199,6 +228,26 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--random-state", type=int, default=0,
                         help="seed of the row sample and the permutations (default 0)")
 
+    bench = sub.add_parser("bench", help="time xplain-fast against the reference implementations installed here",
+                           description="xplain-fast against shap, XGBoost, LightGBM, CatBoost, scikit-learn, "
+                                       "Captum and FastTreeSHAP (where installed), side by side in one run: "
+                                       "seconds, rows per second, speed-ups, peak memory and the largest "
+                                       "difference of each reference's output from ours.",
+                           epilog=_BENCH_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_argument("--suite", choices=("quick", "full"), default="quick",
+                       help="quick: minutes on two cores; full: the workloads behind the README's tables")
+    bench.add_argument("--threads", type=_thread_list, default=[1, 2], metavar="1,2",
+                       help="thread counts (default 1,2)")
+    bench.add_argument("--only", metavar="A,B", help="families (treeshap, interactions, interventional, "
+                                                      "permutation, saliency) or workload keys")
+    bench.add_argument("--repeats", type=_positive, default=3, help="timed rounds after the warm-up (default 3)")
+    bench.add_argument("--peer", type=_peer, action="append", default=[], metavar="NAME=PYTHON",
+                       help="a reference in its own environment: fasttreeshap=PATH/TO/python")
+    bench.add_argument("--out", metavar="FILE.json", help="write the results (with the machine) as JSON")
+    bench.add_argument("--markdown", action="store_true", help="print the results as Markdown tables")
+    bench.add_argument("--plot", metavar="FILE.png", help="save a bar chart of the speed-ups (needs matplotlib)")
+    bench.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
     saliency = _file_command(sub, "saliency", help="gradient attributions of a pickled differentiable model",
                              description="Gradient saliency (Integrated Gradients by default) for scikit-learn "
                                          "MLPs, linear models and pipelines; finite differences for other models.",
@@ -234,7 +283,7 @@ def _check_paths(args: argparse.Namespace) -> None:
             raise UsageError(f"cannot write {output!r}: results are written as {', '.join(RESULT_SUFFIXES)}")
     if output is not None and args.command == "report" and not output.lower().endswith((".html", ".htm")):
         raise UsageError(f"cannot write {output!r}: the report is an .html file")
-    out_dir = getattr(args, "out", None)
+    out_dir = getattr(args, "out", None) if args.command == "demo" else None
     if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UsageError(f"--out {out_dir!r} exists and is not a folder")
     if output is not None and not os.path.isdir(os.path.dirname(os.path.abspath(output))):
@@ -274,5 +323,5 @@ def _run(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     runners = {"demo": run_demo, "explain": commands.run_explain, "importance": commands.run_importance,
-               "saliency": commands.run_saliency, "report": commands.run_report}
+               "saliency": commands.run_saliency, "report": commands.run_report, "bench": commands.run_bench}
     return runners[args.command](args)

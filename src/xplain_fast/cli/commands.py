@@ -1,10 +1,12 @@
-"""``xplain-fast explain``, ``importance``, ``saliency`` and ``report``: model files and data files in, results out."""
+"""``xplain-fast explain``, ``importance``, ``saliency``, ``report`` (files in, results out) and ``bench``."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
+import os
 import sys
 from typing import Any
 
@@ -315,3 +317,34 @@ def _sampled_rows(reader: TableReader, columns: list[Any], max_rows: int, seed: 
     block = np.concatenate(parts)
     return block, (f"{len(block):,} of {n:,} rows of {path} ({100 * len(block) / n:.1f}%) are explained, "
                    f"drawn without replacement with seed {seed}.")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """``xplain-fast bench``: the harness, its table on stdout, JSON / Markdown / chart on request."""
+    from .. import bench
+
+    for path in (args.out, args.plot):
+        if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise UsageError(f"the folder of {path!r} does not exist")
+    only = [part.strip() for part in args.only.split(",") if part.strip()] if args.only else None
+    progress = None if args.quiet else functools.partial(print, file=sys.stderr, flush=True)
+    try:
+        result = bench.run(args.suite, threads=args.threads, only=only, repeats=args.repeats,
+                           peers=dict(args.peer), progress=progress)
+    except ValueError as exc:
+        if "unknown families or workloads" in str(exc):
+            raise UsageError(str(exc)) from exc
+        raise
+    print(bench.format_table(result))
+    if args.markdown:
+        print()
+        print(bench.to_markdown(result))
+    if args.out is not None:
+        bench.write_json(result, args.out)
+    if args.plot is not None:
+        bench.plot_speedups(result, args.plot)
+    errors = bench.disagreements(result)
+    if errors and not args.quiet:
+        print(f"xplain-fast bench: {len(errors)} reference(s) disagree with xplain-fast beyond tolerance",
+              file=sys.stderr)
+    return 1 if errors else 0
