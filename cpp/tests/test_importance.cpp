@@ -23,6 +23,19 @@ std::pair<double, double> subtree_mean(const xplain::ForestView& f, int64_t node
   return {c > 0 ? (ml * cl + mr * cr) / c : 0.0, c};
 }
 
+/// Prediction change per feature as the between-subtree variance of every split:
+/// cL * cR / (cL + cR) * (mean L - mean R)^2 (an empty side adds nothing).
+std::vector<double> between_subtrees(const xplain::ForestView& f) {
+  std::vector<double> change(static_cast<size_t>(f.n_features), 0.0);
+  for (int64_t n = 0; n < f.n_nodes; ++n) {
+    if (f.is_leaf(n)) continue;
+    const auto [ml, cl] = subtree_mean(f, f.left[n]);
+    const auto [mr, cr] = subtree_mean(f, f.right[n]);
+    if (cl > 0 && cr > 0) change[static_cast<size_t>(f.feature[n])] += cl * cr / (cl + cr) * (ml - mr) * (ml - mr);
+  }
+  return change;
+}
+
 }  // namespace
 
 static void counts_gains_and_covers_match_a_direct_sum() {
@@ -76,13 +89,7 @@ static void counts_gains_and_covers_match_a_direct_sum() {
 static void prediction_change_of_asymmetric_trees_is_the_between_subtrees_variance() {
   const test::OwnedForest owned = test::random_forest(5, 8, 5, 4, 1);
   const xplain::ForestView f = owned.view();
-  std::vector<double> expected(4, 0.0);
-  for (int64_t n = 0; n < f.n_nodes; ++n) {
-    if (f.is_leaf(n)) continue;
-    const auto [ml, cl] = subtree_mean(f, f.left[n]);
-    const auto [mr, cr] = subtree_mean(f, f.right[n]);
-    expected[static_cast<size_t>(f.feature[n])] += cl * cr / (cl + cr) * (ml - mr) * (ml - mr);
-  }
+  const std::vector<double> expected = between_subtrees(f);
   const auto got = importance(f, {}, xplain::ImportanceKind::kPredictionChange, false);
   for (size_t j = 0; j < 4; ++j) CHECK_NEAR(got[j], expected[j], 1e-10 * (1.0 + expected[j]));
 }
@@ -142,13 +149,7 @@ static void prediction_change_of_symmetric_trees_compares_leaves_that_differ_at_
   test::OwnedForest changed = owned;
   changed.threshold[static_cast<size_t>(changed.left[static_cast<size_t>(changed.left[0])])] = 2.5;
   const xplain::ForestView g = changed.view();
-  std::vector<double> subtrees(3, 0.0);
-  for (int64_t n = 0; n < g.n_nodes; ++n) {
-    if (g.is_leaf(n)) continue;
-    const auto [ml, cl] = subtree_mean(g, g.left[n]);
-    const auto [mr, cr] = subtree_mean(g, g.right[n]);
-    if (cl > 0 && cr > 0) subtrees[static_cast<size_t>(g.feature[n])] += cl * cr / (cl + cr) * (ml - mr) * (ml - mr);
-  }
+  const std::vector<double> subtrees = between_subtrees(g);
   const auto asymmetric = importance(g, {}, xplain::ImportanceKind::kPredictionChange, false);
   for (size_t j = 0; j < 3; ++j) CHECK_NEAR(asymmetric[j], subtrees[j], 1e-12 * (1.0 + subtrees[j]));
 }

@@ -84,6 +84,20 @@ def _regression_data(seed: int, n: int, n_features: int, nan_fraction: float = 0
     return X, y
 
 
+class _Fitted:
+    """A workload's model trained (or loaded from the cache) on the first n_train rows of its
+    regression data, the rows it explains (the others) and the regression target."""
+
+    def __init__(self, spec: dict, libraries: Sequence[str], make: Callable[[], Any],
+                 target: Callable[[np.ndarray], np.ndarray] | None = None, nan_fraction: float = 0.0) -> None:
+        n_train = spec["n_train"]
+        X, self.y = _regression_data(spec["seed"], n_train + spec["n_rows"], spec["n_features"], nan_fraction)
+        labels = self.y if target is None else target(self.y)
+        self.model = cached_model(spec["key"], libraries, lambda: make().fit(X[:n_train], labels[:n_train]))
+        self.X_train, self.y_train = X[:n_train], self.y[:n_train]
+        self.rows = np.ascontiguousarray(X[n_train:])
+
+
 def _ours_treeshap(model: Any, X: np.ndarray, threads: Sequence[int], method: str = "shap_values",
                    background: np.ndarray | None = None) -> list[Contender]:
     import xplain_fast as xf
@@ -138,11 +152,10 @@ def _treeshap_xgboost(spec: dict) -> Callable[[Sequence[int], dict[str, str]], P
             return Prepared([], {"xgboost workload": reason})
         import xgboost
 
-        X, y = _regression_data(spec["seed"], spec["n_train"] + spec["n_rows"], spec["n_features"])
-        model = cached_model(spec["key"], ["xgboost"], lambda: xgboost.XGBRegressor(
+        fitted = _Fitted(spec, ["xgboost"], lambda: xgboost.XGBRegressor(
             n_estimators=spec["n_trees"], max_depth=spec["depth"], learning_rate=0.05, tree_method="hist",
-            n_jobs=2, random_state=0).fit(X[:spec["n_train"]], y[:spec["n_train"]]))
-        rows = np.ascontiguousarray(X[spec["n_train"]:])
+            n_jobs=2, random_state=0))
+        model, rows = fitted.model, fitted.rows
         contenders = _ours_treeshap(model, rows, threads)
         scale = _scale(model.predict(rows[:200], output_margin=True))
         shap_refs, reasons = _shap_tree(model, rows, spec["shap_rows"], 1e-6 * scale)
@@ -167,15 +180,13 @@ def _treeshap_forest(spec: dict) -> Callable[[Sequence[int], dict[str, str]], Pr
     def prepare(threads: Sequence[int], peers: dict[str, str]) -> Prepared:
         from sklearn.ensemble import RandomForestRegressor
 
-        X, y = _regression_data(spec["seed"], spec["n_train"] + spec["n_rows"], spec["n_features"])
-        model = cached_model(spec["key"], [], lambda: RandomForestRegressor(
-            n_estimators=spec["n_trees"], max_depth=spec["depth"], n_jobs=2, random_state=0,
-        ).fit(X[:spec["n_train"]], y[:spec["n_train"]]))
-        rows = np.ascontiguousarray(X[spec["n_train"]:])
+        fitted = _Fitted(spec, [], lambda: RandomForestRegressor(
+            n_estimators=spec["n_trees"], max_depth=spec["depth"], n_jobs=2, random_state=0))
+        model, rows = fitted.model, fitted.rows
         contenders = _ours_treeshap(model, rows, threads)
-        shap_refs, skipped = _shap_tree(model, rows, spec["shap_rows"], 1e-9 * _scale(y))
+        shap_refs, skipped = _shap_tree(model, rows, spec["shap_rows"], 1e-9 * _scale(fitted.y))
         external = _fasttreeshap(peers, "forest", model, rows, threads, skipped, None,
-                                 train=(X[:spec["n_train"]], y[:spec["n_train"]], spec))
+                                 train=(fitted.X_train, fitted.y_train, spec))
         return Prepared(contenders + shap_refs, skipped, external)
 
     return prepare
@@ -187,12 +198,10 @@ def _treeshap_lightgbm(spec: dict) -> Callable[[Sequence[int], dict[str, str]], 
             return Prepared([], {"lightgbm workload": reason})
         import lightgbm
 
-        X, y = _regression_data(spec["seed"], spec["n_train"] + spec["n_rows"], spec["n_features"])
-        labels = (y > np.median(y)).astype(int)
-        model = cached_model(spec["key"], ["lightgbm"], lambda: lightgbm.LGBMClassifier(
+        fitted = _Fitted(spec, ["lightgbm"], lambda: lightgbm.LGBMClassifier(
             n_estimators=spec["n_trees"], num_leaves=spec["num_leaves"], learning_rate=0.05, n_jobs=2,
-            random_state=0, verbose=-1).fit(X[:spec["n_train"]], labels[:spec["n_train"]]))
-        rows = np.ascontiguousarray(X[spec["n_train"]:])
+            random_state=0, verbose=-1), target=lambda y: (y > np.median(y)).astype(int))
+        model, rows = fitted.model, fitted.rows
         contenders = _ours_treeshap(model, rows, threads)
         booster = model.booster_
         scale = _scale(booster.predict(rows[:200], raw_score=True))
@@ -216,11 +225,10 @@ def _treeshap_catboost(spec: dict) -> Callable[[Sequence[int], dict[str, str]], 
             return Prepared([], {"catboost workload": reason})
         import catboost
 
-        X, y = _regression_data(spec["seed"], spec["n_train"] + spec["n_rows"], spec["n_features"])
-        model = cached_model(spec["key"], ["catboost"], lambda: catboost.CatBoostRegressor(
+        fitted = _Fitted(spec, ["catboost"], lambda: catboost.CatBoostRegressor(
             iterations=spec["n_trees"], depth=spec["depth"], verbose=False, thread_count=2, random_seed=0,
-            allow_writing_files=False).fit(X[:spec["n_train"]], y[:spec["n_train"]]))
-        rows = np.ascontiguousarray(X[spec["n_train"]:])
+            allow_writing_files=False))
+        model, rows, y = fitted.model, fitted.rows, fitted.y
         contenders = _ours_treeshap(model, rows, threads)
         pool = catboost.Pool(rows)
         for t in threads:
@@ -302,11 +310,9 @@ def _interactions_xgboost(spec: dict) -> Callable[[Sequence[int], dict[str, str]
             return Prepared([], {"xgboost workload": reason})
         import xgboost
 
-        X, y = _regression_data(spec["seed"], spec["n_train"] + spec["n_rows"], spec["n_features"], nan_fraction=0.05)
-        model = cached_model(spec["key"], ["xgboost"], lambda: xgboost.XGBRegressor(
-            n_estimators=spec["n_trees"], max_depth=spec["depth"], n_jobs=2, random_state=0,
-        ).fit(X[:spec["n_train"]], y[:spec["n_train"]]))
-        rows = np.ascontiguousarray(X[spec["n_train"]:])
+        fitted = _Fitted(spec, ["xgboost"], lambda: xgboost.XGBRegressor(
+            n_estimators=spec["n_trees"], max_depth=spec["depth"], n_jobs=2, random_state=0), nan_fraction=0.05)
+        model, rows = fitted.model, fitted.rows
         contenders = _ours_treeshap(model, rows, threads, method="shap_interaction_values")
         scale = _scale(model.predict(rows[:200], output_margin=True))
         booster, dmatrix = model.get_booster(), xgboost.DMatrix(rows)
@@ -332,13 +338,10 @@ def _interventional_xgboost(spec: dict) -> Callable[[Sequence[int], dict[str, st
             return Prepared([], {"xgboost workload": reason})
         import xgboost
 
-        n = spec["n_train"] + spec["n_rows"]
-        X, y = _regression_data(spec["seed"], n, spec["n_features"])
-        model = cached_model(spec["key"], ["xgboost"], lambda: xgboost.XGBRegressor(
-            n_estimators=spec["n_trees"], max_depth=spec["depth"], learning_rate=0.05, n_jobs=2, random_state=0,
-        ).fit(X[:spec["n_train"]], y[:spec["n_train"]]))
-        rows = np.ascontiguousarray(X[spec["n_train"]:])
-        background = np.ascontiguousarray(X[:spec["background"]])
+        fitted = _Fitted(spec, ["xgboost"], lambda: xgboost.XGBRegressor(
+            n_estimators=spec["n_trees"], max_depth=spec["depth"], learning_rate=0.05, n_jobs=2, random_state=0))
+        model, rows = fitted.model, fitted.rows
+        background = np.ascontiguousarray(fitted.X_train[:spec["background"]])
         contenders = _ours_treeshap(model, rows, threads, background=background)
         scale = _scale(model.predict(rows[:200], output_margin=True))
         skipped = {}
