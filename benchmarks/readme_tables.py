@@ -1,12 +1,13 @@
 """Regenerate the README's performance tables from one run of the full benchmark suite.
 
     python benchmarks/readme_tables.py --peer fasttreeshap=/path/to/venv/bin/python
-    python benchmarks/readme_tables.py --from benchmarks/results/full.json     # no new run
+    python benchmarks/readme_tables.py --only dask                # one family; the other tables stay
+    python benchmarks/readme_tables.py --from benchmarks/results/full.json --from benchmarks/results/full-dask.json
 
-Runs `xplain-fast bench --suite full` (xplain_fast.bench), keeps the results (with the machine,
-commit and date) in benchmarks/results/full.json, and replaces each README block between
-<!-- bench:FAMILY --> and <!-- /bench:FAMILY --> with that family's Markdown table. FastTreeSHAP
-needs its own environment (numpy<2):
+Runs the full suite of `xplain-fast bench` (xplain_fast.bench), or the families given, keeps the
+results (with the machine, commit and date) in benchmarks/results/full[-FAMILIES].json, and replaces
+each README block between <!-- bench:FAMILY --> and <!-- /bench:FAMILY --> whose family the results
+hold with that family's Markdown table. FastTreeSHAP needs its own environment (numpy<2):
     python -m venv fts && fts/bin/pip install "numpy<2" "scikit-learn<1.6" lightgbm "xgboost==1.7.6" fasttreeshap==0.1.6
 """
 
@@ -25,11 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def replace_blocks(readme: str, result: dict) -> tuple[str, list[str]]:
-    """The README with every bench block regenerated, and the families it found."""
+    """The README with the bench blocks of the result's families regenerated, and those families."""
     found = []
+    measured = {workload["family"] for workload in result["workloads"]}
 
     def table(match: re.Match) -> str:
         family = match.group(1)
+        if family not in measured:
+            return match.group(0)
         found.append(family)
         return f"<!-- bench:{family} -->\n{bench.to_markdown(result, families=(family,))}<!-- /bench:{family} -->"
 
@@ -39,26 +43,33 @@ def replace_blocks(readme: str, result: dict) -> tuple[str, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--from", dest="source", help="results JSON of an earlier run (no new run)")
+    parser.add_argument("--from", dest="sources", action="append", default=[],
+                        help="results JSON of an earlier run (no new run); may be repeated")
+    parser.add_argument("--only", metavar="A,B", help="run these families only (the other tables stay)")
     parser.add_argument("--peer", action="append", default=[], metavar="NAME=PYTHON")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--readme", default=str(ROOT / "README.md"))
     args = parser.parse_args()
-    if args.source:
-        result = json.loads(Path(args.source).read_text())
+    if args.sources:
+        results = [json.loads(Path(source).read_text()) for source in args.sources]
     else:
         peers = dict(peer.split("=", 1) for peer in args.peer)
-        result = bench.run("full", repeats=args.repeats, peers=peers,
+        only = args.only.split(",") if args.only else None
+        result = bench.run("full", repeats=args.repeats, peers=peers, only=only,
                            progress=functools.partial(print, file=sys.stderr, flush=True))
-        out = ROOT / "benchmarks" / "results" / "full.json"
+        out = ROOT / "benchmarks" / "results" / ("full.json" if only is None else f"full-{'-'.join(only)}.json")
         out.parent.mkdir(exist_ok=True)
         bench.write_json(result, out)
         print(bench.format_table(result))
+        results = [result]
     readme = Path(args.readme)
-    text, found = replace_blocks(readme.read_text(), result)
+    text, found = readme.read_text(), []
+    for result in results:
+        text, families = replace_blocks(text, result)
+        found += families
     readme.write_text(text)
     print(f"regenerated the README's tables: {', '.join(found)}")
-    errors = bench.disagreements(result)
+    errors = [error for result in results for error in bench.disagreements(result)]
     for error in errors:
         print(f"disagreement: {error}", file=sys.stderr)
     return 1 if errors else 0

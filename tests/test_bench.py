@@ -117,3 +117,22 @@ def test_command_line_runs_a_real_workload(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "xplain_fast", "bench", "--only", "nothing"], capture_output=True,
                          text=True, timeout=120, env=env)
     assert bad.returncode == 2 and "unknown families or workloads" in bad.stderr
+
+
+def test_dask_workload_times_real_clusters_and_closes_them():
+    """The scale-out family on a small problem: three LocalClusters of worker processes, closed after."""
+    pytest.importorskip("distributed")
+    from xplain_fast.bench._workloads import _dask_scaling, _workload
+
+    workload = _workload("dask", _dask_scaling, "20,000 rows", name="tiny", n_features=20, n_trees=10, depth=4,
+                         n_rows=20_000, chunk=5_000)
+    result = bench.run(workloads=[workload], threads=(1, 2), repeats=1)
+    rows = result["workloads"][0]["contenders"]
+    dask_rows = [r for r in rows if "Dask" in r["name"]]
+    assert {(r["name"], r["threads"]) for r in dask_rows} == {
+        ("xplain-fast on Dask, 1 worker(s) x 1 thread(s)", 1), ("xplain-fast on Dask, 2 worker(s) x 1 thread(s)", 2),
+        ("xplain-fast on Dask, 1 worker(s) x 2 thread(s)", 2)}
+    for row in dask_rows:
+        assert row["speedup"] is not None and "peak RSS per worker" in row["note"]
+    two_workers = next(r for r in dask_rows if r["name"].startswith("xplain-fast on Dask, 2 worker"))
+    assert two_workers["note"].count(" / ") == 1  # one peak per worker

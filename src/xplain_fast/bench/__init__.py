@@ -37,7 +37,7 @@ def run(
         Thread counts for xplain-fast and for the references that take one.
     only : sequence of str, optional
         Families to run (``treeshap``, ``interactions``, ``interventional``, ``permutation``,
-        ``saliency``) or workload keys (``treeshap/xgboost-small``).
+        ``saliency``, ``dask``: full suite only) or workload keys (``treeshap/xgboost-small``).
     repeats : int, default=3
         Timed rounds after the warm-up; each round runs every contender once, in turn.
     peers : dict, optional

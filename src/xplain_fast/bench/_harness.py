@@ -54,11 +54,13 @@ class Contender:
 @dataclass
 class Prepared:
     """What a workload's ``prepare`` returns: its contenders, the references it could not run and
-    why, and measurements made in another environment (a peer that needs other library versions)."""
+    why, measurements made in another environment (a peer that needs other library versions), and
+    what to shut down once they are timed (clusters)."""
 
     contenders: list[Contender]
     skipped: dict[str, str] = field(default_factory=dict)
     external: list[dict] = field(default_factory=list)
+    close: Callable[[], None] | None = None
 
 
 @dataclass
@@ -116,14 +118,27 @@ def measure(workload: Workload, threads: Sequence[int], repeats: int, peers: dic
     """Run one workload: every contender warmed up, then ``repeats`` interleaved rounds."""
     prepared = workload.prepare(threads, peers)
     contenders = prepared.contenders
-    ours_output: Any = None
-    first: list[tuple[float, Any, float | None]] = []
+    try:
+        first, times = _timed_rounds(contenders, repeats, progress)
+    finally:
+        if prepared.close is not None:
+            prepared.close()
+    ours_output = next((f[1] for c, f in zip(contenders, first, strict=True) if c.ours), None)
+    ours_rows = next((c.n_rows for c in contenders if c.ours), 0)
+    rows = [_row(c, t, f[2], f[1], ours_output, ours_rows) for c, t, f in zip(contenders, times, first, strict=True)]
+    rows.extend(prepared.external)
+    _add_speedups(rows)
+    return {"key": workload.key, "family": workload.family, "title": workload.title, "contenders": rows,
+            "skipped": prepared.skipped}
+
+
+def _timed_rounds(contenders: list[Contender], repeats: int, progress: Callable[[str], None]
+                  ) -> tuple[list[tuple[float, Any, float | None]], list[list[float]]]:
+    """Each contender's first call (seconds, output, peak MiB), then its times over the rounds."""
+    first = []
     for contender in contenders:
         progress(f"  {contender.name} ({contender.threads}t): first call ...")
-        seconds, out, peak = peak_call(contender.run)
-        first.append((seconds, out, peak))
-        if contender.ours and ours_output is None:
-            ours_output = out
+        first.append(peak_call(contender.run))
     times: list[list[float]] = [[] for _ in contenders]
     for round_ in range(repeats):
         for k, contender in enumerate(contenders):
@@ -135,12 +150,7 @@ def measure(workload: Workload, threads: Sequence[int], repeats: int, peers: dic
             contender.run()
             times[k].append(time.perf_counter() - start)
         progress(f"  round {round_ + 1}/{repeats} done")
-    ours_rows = next((c.n_rows for c in contenders if c.ours), 0)
-    rows = [_row(c, t, f[2], f[1], ours_output, ours_rows) for c, t, f in zip(contenders, times, first, strict=True)]
-    rows.extend(prepared.external)
-    _add_speedups(rows)
-    return {"key": workload.key, "family": workload.family, "title": workload.title, "contenders": rows,
-            "skipped": prepared.skipped}
+    return first, times
 
 
 def _row(contender: Contender, times: list[float], peak: float | None, output: Any, ours: Any,

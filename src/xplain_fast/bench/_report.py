@@ -95,6 +95,10 @@ def to_markdown(result: dict, families: tuple[str, ...] | None = None) -> str:
                 rate = _rate(row["rows_per_second"])
                 parts.append(f"| {title} | {name}{_rows_note(row, n)} | {row['threads']} | {_seconds(row['median'])} "
                              f"| {rate} | {peak} | {_speedup(row)} | {_diff(row)} |")
+            notes = "; ".join(f"{r['name']} ({r['threads']}t): {r['note']}" for r in workload["contenders"]
+                              if r.get("note"))
+            if notes:
+                parts.append(f"| | notes: {notes} | | | | | | |")
             if workload["skipped"]:
                 skipped = "; ".join(f"{name}: {reason}" for name, reason in workload["skipped"].items())
                 parts.append(f"| | skipped: {skipped} | | | | | | |")

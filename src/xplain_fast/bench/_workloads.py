@@ -14,6 +14,7 @@ import os
 import pickle
 import subprocess
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from importlib import metadata
@@ -527,16 +528,88 @@ def _captum(mlp: Any, X: np.ndarray, n_steps: int, threads: int) -> Callable[[],
     return run
 
 
+# -- scale-out on Dask ------------------------------------------------------------------------------------------
+
+
+def _dask_scaling(spec: dict) -> Callable[[Sequence[int], dict[str, str]], Prepared]:
+    """xplain-fast in one process against the same explainer on Dask LocalClusters (worker processes)."""
+
+    def prepare(threads: Sequence[int], peers: dict[str, str]) -> Prepared:
+        if reason := _installed("dask", "distributed"):
+            return Prepared([], {"Dask LocalCluster": reason})
+        import dask.array as da
+        import distributed
+        from sklearn.ensemble import RandomForestRegressor
+
+        import xplain_fast as xf
+        import xplain_fast.dask as xfd
+
+        rng = np.random.default_rng(0)
+        X_train = rng.normal(size=(20_000, spec["n_features"]))
+        y_train = X_train[:, 0] + X_train[:, 1] * X_train[:, 2] + rng.normal(scale=0.1, size=20_000)
+        forest = xf.to_forest(cached_model(spec["key"], [], lambda: RandomForestRegressor(
+            n_estimators=spec["n_trees"], max_depth=spec["depth"], random_state=0, n_jobs=2).fit(X_train, y_train)))
+        X = da.random.default_rng(1).normal(size=(spec["n_rows"], spec["n_features"]),
+                                            chunks=(spec["chunk"], spec["n_features"]))
+        contenders = _ours_treeshap(forest, X.compute(), threads)
+        layouts = sorted({(t, 1) for t in threads} | {(1, t) for t in threads if t > 1})
+        opened = []
+        for workers, per_worker in layouts:
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=per_worker, processes=True,
+                                               dashboard_address=":0", silence_logs=40)
+            client = distributed.Client(cluster, set_as_default=False)
+            with client.as_current():  # several clients are open: wait on this one's futures
+                rows = client.persist(X)  # generated on the workers, as a real job's data would be there
+                distributed.wait(rows)
+
+            def run(client: Any = client, rows: Any = rows) -> None:
+                with client.as_current():
+                    phi = client.persist(xfd.shap_values(forest, rows, check_additivity=False))
+                    distributed.wait(phi)  # the values stay on the workers, as before writing them out
+                _forget(client, phi)
+
+            contenders.append(Contender(f"xplain-fast on Dask, {workers} worker(s) x {per_worker} thread(s)",
+                                        workers * per_worker, run, spec["n_rows"],
+                                        note="the same values bit for bit (tests/test_dask.py)"))
+            opened.append((client, cluster, contenders[-1]))
+
+        def close() -> None:
+            for client, cluster, contender in opened:
+                peaks = client.run(_peak_rss_mib).values()
+                contender.note += f"; peak RSS per worker {' / '.join(f'{p:,.0f}' for p in peaks)} MiB"
+                client.close()
+                cluster.close()
+
+        return Prepared(contenders, close=close)
+
+    return prepare
+
+
+def _peak_rss_mib() -> float:
+    """A worker process's peak resident memory (VmHWM: getrusage's maxrss would include the peak of
+    the process that started it, inherited across exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _forget(client: Any, collection: Any) -> None:
+    """Drop a persisted collection and wait until the scheduler has forgotten it, so that the next
+    run computes again instead of finding its results."""
+    import distributed
+
+    keys = {future.key for future in distributed.futures_of(collection)}
+    client.cancel(collection)
+    while keys & set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))):
+        time.sleep(0.05)
+
+
 # -- the suites -------------------------------------------------------------------------------------------------
 
-_FAMILIES = {
-    "treeshap": "path-dependent TreeSHAP",
-    "interactions": "SHAP interaction values",
-    "interventional": "interventional TreeSHAP",
-    "permutation": "permutation importance",
-    "saliency": "Integrated Gradients",
-}
-FAMILIES = tuple(_FAMILIES)
+#: The families of workloads (``--only`` takes these or workload keys).
+FAMILIES = ("treeshap", "interactions", "interventional", "permutation", "saliency", "dask")
 
 
 def _workload(family: str, builder: Callable[[dict], Callable], title: str, **spec: Any) -> Workload:
@@ -610,9 +683,8 @@ def suite(name: str) -> list[Workload]:
                       n_trees=300, depth=6, colsample=0.05, scoring="r2", n_repeats=5, tolerance=1e-6),
             _workload("saliency", _saliency, "tanh MLP 50-64-64-32-1, 10,000 rows, 64 Gauss-Legendre steps",
                       name="mlp", n_features=50, hidden=(64, 64, 32), n_rows=10_000, n_steps=64),
+            _workload("dask", _dask_scaling, "RandomForestRegressor 50 trees depth 6, 2,000,000 x 20 rows in 40 "
+                      "chunks generated on the workers, SHAP values persisted there", name="forest-2m",
+                      n_features=20, n_trees=50, depth=6, n_rows=2_000_000, chunk=50_000),
         ]
     raise ValueError(f"suite must be 'quick' or 'full', got {name!r}")
-
-
-def family_title(family: str) -> str:
-    return _FAMILIES[family]

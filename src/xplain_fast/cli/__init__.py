@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=_thread_list, default=[1, 2], metavar="1,2",
                        help="thread counts (default 1,2)")
     bench.add_argument("--only", metavar="A,B", help="families (treeshap, interactions, interventional, "
-                                                      "permutation, saliency) or workload keys")
+                                                      "permutation, saliency, dask) or workload keys")
     bench.add_argument("--repeats", type=_positive, default=3, help="timed rounds after the warm-up (default 3)")
     bench.add_argument("--peer", type=_peer, action="append", default=[], metavar="NAME=PYTHON",
                        help="a reference in its own environment: fasttreeshap=PATH/TO/python")
