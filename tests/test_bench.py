@@ -120,7 +120,7 @@ def test_command_line_runs_a_real_workload(tmp_path):
 
 
 def test_dask_workload_times_real_clusters_and_closes_them():
-    """The scale-out family on a small problem: three LocalClusters of worker processes, closed after."""
+    """The scale-out family on a small problem: a LocalCluster of worker processes around each call."""
     pytest.importorskip("distributed")
     from xplain_fast.bench._workloads import _dask_scaling, _workload
 

@@ -8,6 +8,7 @@ every contender once per round, in turn, so that drift of the machine hits all o
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
@@ -49,18 +50,26 @@ class Contender:
     align: Callable[[Any], np.ndarray] | None = None
     tolerance: float | None = None
     note: str = ""
+    #: entered around each call (not timed): a resource only this contender may hold while it
+    #: runs, such as a cluster that would load the machine while the others are timed
+    around: Callable[[], contextlib.AbstractContextManager] | None = None
+
+    def call(self) -> Any:
+        """``run()`` inside ``around()`` when there is one; returns (seconds of run alone, output)."""
+        with self.around() if self.around else contextlib.nullcontext():
+            start = time.perf_counter()
+            out = self.run()
+            return time.perf_counter() - start, out
 
 
 @dataclass
 class Prepared:
     """What a workload's ``prepare`` returns: its contenders, the references it could not run and
-    why, measurements made in another environment (a peer that needs other library versions), and
-    what to shut down once they are timed (clusters)."""
+    why, and measurements made in another environment (a peer that needs other library versions)."""
 
     contenders: list[Contender]
     skipped: dict[str, str] = field(default_factory=dict)
     external: list[dict] = field(default_factory=list)
-    close: Callable[[], None] | None = None
 
 
 @dataclass
@@ -73,7 +82,7 @@ class Workload:
     prepare: Callable[[Sequence[int], dict[str, str]], Prepared]
 
 
-def peak_call(fn: Callable[[], Any]) -> tuple[float, Any, float | None]:
+def peak_call(contender: Contender) -> tuple[float, Any, float | None]:
     """(seconds, output, peak resident memory in MiB above the start of the call) of one call.
 
     The peak is the process's high-water mark when the call raised it, else the largest resident
@@ -91,11 +100,9 @@ def peak_call(fn: Callable[[], Any]) -> tuple[float, Any, float | None]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    start = time.perf_counter()
     try:
-        out = fn()
+        seconds, out = contender.call()
     finally:
-        seconds = time.perf_counter() - start
         done.set()
         sampler.join()
     if before is None:
@@ -118,11 +125,7 @@ def measure(workload: Workload, threads: Sequence[int], repeats: int, peers: dic
     """Run one workload: every contender warmed up, then ``repeats`` interleaved rounds."""
     prepared = workload.prepare(threads, peers)
     contenders = prepared.contenders
-    try:
-        first, times = _timed_rounds(contenders, repeats, progress)
-    finally:
-        if prepared.close is not None:
-            prepared.close()
+    first, times = _timed_rounds(contenders, repeats, progress)
     ours_output = next((f[1] for c, f in zip(contenders, first, strict=True) if c.ours), None)
     ours_rows = next((c.n_rows for c in contenders if c.ours), 0)
     rows = [_row(c, t, f[2], f[1], ours_output, ours_rows) for c, t, f in zip(contenders, times, first, strict=True)]
@@ -138,7 +141,7 @@ def _timed_rounds(contenders: list[Contender], repeats: int, progress: Callable[
     first = []
     for contender in contenders:
         progress(f"  {contender.name} ({contender.threads}t): first call ...")
-        first.append(peak_call(contender.run))
+        first.append(peak_call(contender))
     times: list[list[float]] = [[] for _ in contenders]
     for round_ in range(repeats):
         for k, contender in enumerate(contenders):
@@ -146,9 +149,7 @@ def _timed_rounds(contenders: list[Contender], repeats: int, progress: Callable[
                 if round_ == 0:
                     times[k].append(first[k][0])  # its first call is its timing
                 continue
-            start = time.perf_counter()
-            contender.run()
-            times[k].append(time.perf_counter() - start)
+            times[k].append(contender.call()[0])
         progress(f"  round {round_ + 1}/{repeats} done")
     return first, times
 

@@ -8,15 +8,15 @@ the library versions); ``XPLAIN_FAST_BENCH_CACHE`` moves the cache, an empty val
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import pickle
 import subprocess
 import tempfile
-import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -552,37 +552,51 @@ def _dask_scaling(spec: dict) -> Callable[[Sequence[int], dict[str, str]], Prepa
         X = da.random.default_rng(1).normal(size=(spec["n_rows"], spec["n_features"]),
                                             chunks=(spec["chunk"], spec["n_features"]))
         contenders = _ours_treeshap(forest, X.compute(), threads)
-        layouts = sorted({(t, 1) for t in threads} | {(1, t) for t in threads if t > 1})
-        opened = []
-        for workers, per_worker in layouts:
-            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=per_worker, processes=True,
-                                               dashboard_address=":0", silence_logs=40)
-            client = distributed.Client(cluster, set_as_default=False)
-            with client.as_current():  # several clients are open: wait on this one's futures
-                rows = client.persist(X)  # generated on the workers, as a real job's data would be there
-                distributed.wait(rows)
+        for workers, per_worker in sorted({(t, 1) for t in threads} | {(1, t) for t in threads if t > 1}):
+            session = _DaskSession(workers, per_worker, X)
 
-            def run(client: Any = client, rows: Any = rows) -> None:
+            def run(session: _DaskSession = session) -> None:
+                client = session.client
                 with client.as_current():
-                    phi = client.persist(xfd.shap_values(forest, rows, check_additivity=False))
+                    phi = client.persist(xfd.shap_values(forest, session.rows, check_additivity=False))
                     distributed.wait(phi)  # the values stay on the workers, as before writing them out
-                _forget(client, phi)
 
-            contenders.append(Contender(f"xplain-fast on Dask, {workers} worker(s) x {per_worker} thread(s)",
-                                        workers * per_worker, run, spec["n_rows"],
-                                        note="the same values bit for bit (tests/test_dask.py)"))
-            opened.append((client, cluster, contenders[-1]))
-
-        def close() -> None:
-            for client, cluster, contender in opened:
-                peaks = client.run(_peak_rss_mib).values()
-                contender.note += f"; peak RSS per worker {' / '.join(f'{p:,.0f}' for p in peaks)} MiB"
-                client.close()
-                cluster.close()
-
-        return Prepared(contenders, close=close)
+            contender = Contender(f"xplain-fast on Dask, {workers} worker(s) x {per_worker} thread(s)",
+                                  workers * per_worker, run, spec["n_rows"], around=session.open,
+                                  note="the same values bit for bit (tests/test_dask.py)")
+            session.contender = contender
+            contenders.append(contender)
+        return Prepared(contenders)
 
     return prepare
+
+
+class _DaskSession:
+    """A LocalCluster of worker processes holding the rows, open only around its contender's calls
+    (idle workers would load the machine while the others are timed). Each close adds the
+    workers' peak memory to the contender's note."""
+
+    def __init__(self, workers: int, per_worker: int, X: Any) -> None:
+        self.workers, self.per_worker, self.X = workers, per_worker, X
+        self.client: Any = None
+        self.rows: Any = None
+        self.contender: Contender | None = None
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[None]:
+        import distributed
+
+        with distributed.LocalCluster(n_workers=self.workers, threads_per_worker=self.per_worker, processes=True,
+                                      dashboard_address=":0", silence_logs=40) as cluster, \
+                distributed.Client(cluster, set_as_default=False) as client, client.as_current():
+            self.client = client
+            self.rows = client.persist(self.X)  # generated on the workers, as a real job's data would be
+            distributed.wait(self.rows)
+            yield
+            peaks = client.run(_peak_rss_mib).values()
+            if self.contender is not None and "peak RSS" not in self.contender.note:
+                self.contender.note += f"; peak RSS per worker {' / '.join(f'{p:,.0f}' for p in peaks)} MiB"
+        self.client = self.rows = None
 
 
 def _peak_rss_mib() -> float:
@@ -593,17 +607,6 @@ def _peak_rss_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _forget(client: Any, collection: Any) -> None:
-    """Drop a persisted collection and wait until the scheduler has forgotten it, so that the next
-    run computes again instead of finding its results."""
-    import distributed
-
-    keys = {future.key for future in distributed.futures_of(collection)}
-    client.cancel(collection)
-    while keys & set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))):
-        time.sleep(0.05)
 
 
 # -- the suites -------------------------------------------------------------------------------------------------
