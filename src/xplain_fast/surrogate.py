@@ -15,6 +15,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ._validation import check_fitted, check_rows, feature_names_of
 from .explanation import Explanation
+from .models import model_features
 
 TARGETS = ("auto", "class", "probability", "raw", "prediction")
 
@@ -183,8 +184,11 @@ class GlobalSurrogate(BaseEstimator):
         self.fidelity_ = self._agreement(rows[test], teacher[test])
         self.train_fidelity_ = self._agreement(rows[train], teacher[train])
         self.n_features_in_ = rows.shape[1]
+        model_names = model_features(self.model)[0]
+        if model_names is not None and len(model_names) != rows.shape[1]:
+            model_names = None
         names = (list(self.feature_names) if self.feature_names is not None else None) or feature_names_of(X) \
-            or _model_feature_names(self.model, rows.shape[1]) or [f"x{j}" for j in range(rows.shape[1])]
+            or model_names or [f"x{j}" for j in range(rows.shape[1])]
         if len(names) != rows.shape[1]:
             raise ValueError(f"feature_names has {len(names)} names, but X has {rows.shape[1]} features")
         self.feature_names_in_ = np.asarray([str(n) for n in names], dtype=object)
@@ -293,9 +297,3 @@ class GlobalSurrogate(BaseEstimator):
         name = "raw output" if self.target_ == "raw" else "prediction"
         return (name,) if n_outputs == 1 else tuple(f"{name}[{k}]" for k in range(n_outputs))
 
-
-def _model_feature_names(model: Any, n_features: int) -> list[str] | None:
-    names = getattr(model, "feature_names_in_", None)
-    if names is None and hasattr(model, "feature_names"):  # a Forest
-        names = model.feature_names
-    return [str(n) for n in names] if names is not None and len(names) == n_features else None

@@ -8,12 +8,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from ._harness import Contender, Prepared, Workload, machine, measure
+from ._harness import Contender, Measured, Prepared, Workload, machine, measure
 from ._report import disagreements, format_table, plot_speedups, to_markdown, write_json
 from ._workloads import FAMILIES, suite
 
-__all__ = ["FAMILIES", "Contender", "Prepared", "Workload", "disagreements", "format_table", "plot_speedups",
-           "run", "to_markdown", "write_json"]
+__all__ = ["FAMILIES", "Contender", "Measured", "Prepared", "Workload", "disagreements", "format_table",
+           "plot_speedups", "run", "select", "to_markdown", "write_json"]
+
+
+def select(suite_name: str = "quick", only: Sequence[str] | None = None,
+           workloads: Sequence[Workload] | None = None) -> list[Workload]:
+    """The workloads of a suite (or the given ones) in the families or with the keys of ``only``;
+    ValueError for an unknown suite, family or key."""
+    chosen = list(workloads) if workloads is not None else suite(suite_name)
+    if not only:
+        return chosen
+    unknown = [o for o in only if o not in FAMILIES and o not in {w.key for w in chosen}]
+    if unknown:
+        raise ValueError(f"unknown families or workloads {unknown}; families: {', '.join(FAMILIES)}; "
+                         f"workloads: {', '.join(w.key for w in chosen)}")
+    return [w for w in chosen if w.family in only or w.key in only]
 
 
 def run(
@@ -73,13 +87,7 @@ def run(
     if not threads or any(not isinstance(t, int) or t < 1 for t in threads):
         raise ValueError(f"threads must be positive integers, got {list(threads)}")
     say = progress or (lambda line: None)
-    chosen = list(workloads) if workloads is not None else suite(suite_name)
-    if only:
-        unknown = [o for o in only if o not in FAMILIES and o not in {w.key for w in chosen}]
-        if unknown:
-            raise ValueError(f"unknown families or workloads {unknown}; families: {', '.join(FAMILIES)}; "
-                             f"workloads: {', '.join(w.key for w in chosen)}")
-        chosen = [w for w in chosen if w.family in only or w.key in only]
+    chosen = select(suite_name, only, workloads)
     start = time.perf_counter()
     results = []
     for k, workload in enumerate(chosen, 1):

@@ -63,13 +63,23 @@ class Contender:
 
 
 @dataclass
+class Measured:
+    """A contender timed elsewhere (a peer's own environment): its times and its output, compared
+    with ours like any other contender's. Its ``run`` is not called here."""
+
+    contender: Contender
+    seconds: list[float]
+    output: Any
+
+
+@dataclass
 class Prepared:
     """What a workload's ``prepare`` returns: its contenders, the references it could not run and
     why, and measurements made in another environment (a peer that needs other library versions)."""
 
     contenders: list[Contender]
     skipped: dict[str, str] = field(default_factory=dict)
-    external: list[dict] = field(default_factory=list)
+    external: list[Measured] = field(default_factory=list)
 
 
 @dataclass
@@ -129,7 +139,7 @@ def measure(workload: Workload, threads: Sequence[int], repeats: int, peers: dic
     ours_output = next((f[1] for c, f in zip(contenders, first, strict=True) if c.ours), None)
     ours_rows = next((c.n_rows for c in contenders if c.ours), 0)
     rows = [_row(c, t, f[2], f[1], ours_output, ours_rows) for c, t, f in zip(contenders, times, first, strict=True)]
-    rows.extend(prepared.external)
+    rows += [_row(m.contender, m.seconds, None, m.output, ours_output, ours_rows) for m in prepared.external]
     _add_speedups(rows)
     return {"key": workload.key, "family": workload.family, "title": workload.title, "contenders": rows,
             "skipped": prepared.skipped}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 
 def _seconds(value: float) -> str:
@@ -144,9 +143,3 @@ def plot_speedups(result: dict, path: str | os.PathLike) -> None:
     ax.set_xlabel("times faster (per row, same thread count; red: outputs disagree)")
     figure.savefig(path, dpi=110, bbox_inches="tight")
 
-
-def summary_line(result: dict) -> dict[str, Any]:
-    """Counts for the end of a run."""
-    contenders = [r for w in result["workloads"] for r in w["contenders"]]
-    return {"workloads": len(result["workloads"]), "references": sum(not r["ours"] for r in contenders),
-            "skipped": sum(len(w["skipped"]) for w in result["workloads"]), "disagreements": len(disagreements(result))}

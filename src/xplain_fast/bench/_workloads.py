@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._harness import Contender, Prepared, Workload
+from ._harness import Contender, Measured, Prepared, Workload
 
 # -- shared pieces ---------------------------------------------------------------------------------
 
@@ -244,7 +244,7 @@ def _treeshap_catboost(spec: dict) -> Callable[[Sequence[int], dict[str, str]], 
 
 
 def _fasttreeshap(peers: dict[str, str], kind: str, model: Any, rows: np.ndarray, threads: Sequence[int],
-                  skipped: dict[str, str], tolerance: float | None, train: tuple | None = None) -> list[dict]:
+                  skipped: dict[str, str], tolerance: float | None, train: tuple | None = None) -> list[Measured]:
     """FastTreeSHAP v2 timed in its own environment (it needs numpy<2), given as --peer fasttreeshap=PYTHON."""
     name = "FastTreeSHAP v2"
     python = peers.get("fasttreeshap")
@@ -280,26 +280,16 @@ def _fasttreeshap(peers: dict[str, str], kind: str, model: Any, rows: np.ndarray
             return []
         result = json.loads(done.stdout.strip().splitlines()[-1])
         phi = np.load(folder_path / "phi.npy")
-    out = []
-    for t in threads:
-        times = result["seconds"][str(t)]
-        median = float(np.median(times))
-        row = {"name": name, "threads": t, "ours": False, "n_rows": len(rows), "seconds": times, "median": median,
-               "spread": [min(times), max(times)], "rows_per_second": len(rows) / median,
-               "peak_mib": None, "tolerance": tolerance, "max_abs_diff": None, "agrees": None,
-               "note": f"in its own environment (FastTreeSHAP {result['version']}), not interleaved; its process "
-                       f"peaked at {result['peak_mib']:.0f} MiB"}
-        if tolerance is not None:
-            import xplain_fast as xf
+    note = f"in its own environment (FastTreeSHAP {result['version']}), not interleaved; its process peaked at " \
+           f"{result['peak_mib']:.0f} MiB"
+    if tolerance is None:
+        note += "; refit in its environment, so its values are not compared"
+    return [Measured(Contender(name, t, _measured_elsewhere, len(rows), align=lambda v: v.reshape(len(rows), -1),
+                               tolerance=tolerance, note=note), result["seconds"][str(t)], phi) for t in threads]
 
-            ours = xf.TreeExplainer(model).fit().shap_values(rows, check_additivity=False)
-            ours = ours[..., 1] if ours.ndim == 3 else ours
-            row["max_abs_diff"] = float(np.max(np.abs(phi.reshape(ours.shape) - ours)))
-            row["agrees"] = row["max_abs_diff"] <= tolerance
-        else:
-            row["note"] += "; refit in its environment, so its values are not compared"
-        out.append(row)
-    return out
+
+def _measured_elsewhere() -> None:
+    raise RuntimeError("this contender was timed in another environment")
 
 
 # -- interaction values ---------------------------------------------------------------------------------

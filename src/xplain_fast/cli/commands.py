@@ -16,12 +16,11 @@ from .._forest_estimator import forest_estimator
 from .._io import ResultWriter, TableReader, suffix_of
 from .._validation import seeded_sample
 from ..forest import Forest
-from ..models import to_forest
+from ..models import model_features, to_forest
 from .inputs import (
     Columns,
     UsageError,
     load_model,
-    model_features,
     progress_bar,
     select_columns,
     step,
@@ -329,12 +328,11 @@ def run_bench(args: argparse.Namespace) -> int:
     only = [part.strip() for part in args.only.split(",") if part.strip()] if args.only else None
     progress = None if args.quiet else functools.partial(print, file=sys.stderr, flush=True)
     try:
-        result = bench.run(args.suite, threads=args.threads, only=only, repeats=args.repeats,
-                           peers=dict(args.peer), progress=progress)
-    except ValueError as exc:
-        if "unknown families or workloads" in str(exc):
-            raise UsageError(str(exc)) from exc
-        raise
+        bench.select(args.suite, only)
+    except ValueError as exc:  # a mistake in --only
+        raise UsageError(str(exc)) from exc
+    result = bench.run(args.suite, threads=args.threads, only=only, repeats=args.repeats, peers=dict(args.peer),
+                       progress=progress)
     print(bench.format_table(result))
     if args.markdown:
         print()

@@ -31,8 +31,8 @@ def run_demo(args: argparse.Namespace) -> int:
     data = load_diabetes(as_frame=True)
     X, y = data.data, data.target
     model = RandomForestRegressor(n_estimators=200, max_depth=8, random_state=0, n_jobs=args.n_jobs).fit(X, y)
-    _explain_and_report("RandomForestRegressor(200 trees, depth 8) on the diabetes data", model, X, args.n_jobs,
-                        "disease progression")
+    phi = _explain_and_report("RandomForestRegressor(200 trees, depth 8) on the diabetes data", model, X,
+                              args.n_jobs, "disease progression")
 
     _files_demo(model, X)
     say("training a HistGradientBoostingClassifier on the breast-cancer data ...")
@@ -40,8 +40,8 @@ def run_demo(args: argparse.Namespace) -> int:
     clf = HistGradientBoostingClassifier(max_iter=200, random_state=0).fit(cancer.data, cancer.target)
     _explain_and_report("HistGradientBoostingClassifier(200 iterations) on the breast-cancer data", clf,
                         cancer.data, args.n_jobs, "log-odds of benign")
-    _permutation_report(model, X, y, args.n_jobs)
-    _global_views_demo(model, X, y, args.n_jobs)
+    permutation = _permutation_report(model, X, y, args.n_jobs)
+    _global_views_demo(model, X, phi, permutation)
     _saliency_demo(args.n_jobs)
     _dask_demo(model, X, y)
     _embedding_demo(model, X)
@@ -142,7 +142,7 @@ def _saliency_demo(n_jobs: int) -> None:
         say("     " + "".join(2 * shades[min(int(v * 10), 9)] for v in row))
 
 
-def _permutation_report(model, X, y, n_jobs: int) -> None:
+def _permutation_report(model, X, y, n_jobs: int):
     """Permutation importance of the diabetes forest, ours next to scikit-learn's."""
     from sklearn.inspection import permutation_importance as sk_permutation_importance
 
@@ -164,10 +164,12 @@ def _permutation_report(model, X, y, n_jobs: int) -> None:
         mean, std = ours.importances_mean[j], ours.importances_std[j]
         say(f"     {rank}. {X.columns[j]:<24} {mean:.4f} ± {std:.4f}")
     say()
+    return ours
 
 
-def _global_views_demo(model, X, y, n_jobs: int) -> None:
-    """Four global importances of the diabetes forest side by side, and a depth-3 surrogate's rules."""
+def _global_views_demo(model, X, phi: np.ndarray, permutation) -> None:
+    """Four global importances of the diabetes forest side by side (its SHAP values and permutation
+    importance from the steps above), and a depth-3 surrogate's rules."""
     import xplain_fast as xf
 
     say("== Global views of the diabetes forest")
@@ -179,8 +181,7 @@ def _global_views_demo(model, X, y, n_jobs: int) -> None:
     say(f"   forest importance from the trees alone ({forest.n_nodes:,} nodes): {forest_s * 1e3:.2f} ms for "
         "two kinds; MDI equals "
         f"scikit-learn's feature_importances_ within {np.max(np.abs(mdi - model.feature_importances_)):.0e}")
-    shap = np.abs(xf.TreeExplainer(model, n_jobs=n_jobs).fit().shap_values(X)).mean(axis=0)
-    permutation = xf.permutation_importance(model, X, y, n_repeats=5, random_state=0, n_jobs=n_jobs)
+    shap = np.abs(phi).mean(axis=0)
     views = {"mean |SHAP|": shap, "permutation (r2)": permutation.importances_mean, "MDI": mdi, "split share": splits}
     say("   " + f"{'feature':<10}" + "".join(f"{name:>18}" for name in views))
     for j in np.argsort(-shap, kind="stable")[:6]:
@@ -302,7 +303,8 @@ def _files_demo(model, X) -> None:
         f"{seconds * 1e3:.0f} ms; equal to the in-memory values: {bool(np.array_equal(saved.values, direct))}\n")
 
 
-def _explain_and_report(title: str, model, X, n_jobs: int, output: str) -> None:
+def _explain_and_report(title: str, model, X, n_jobs: int, output: str) -> np.ndarray:
+    """Explain the model on X, print what was found and how long it took; returns the SHAP values."""
     import xplain_fast as xf
 
     say(f"== {title}")
@@ -338,3 +340,4 @@ def _explain_and_report(title: str, model, X, n_jobs: int, output: str) -> None:
     parts = ", ".join(f"{explainer.feature_names_in_[j]} {phi[row, j]:+.3f}" for j in top)
     say(f"   row {row}: prediction {forest.predict(X.iloc[[row]])[0]:.3f} = "
           f"{explainer.expected_value_:.3f} + ... ({parts})\n")
+    return phi

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._io import TableReader
-from ..forest import Forest
 from ..models import to_forest
 
 #: Model files that are Python pickles: loading one runs whatever code it holds.
@@ -33,20 +32,6 @@ def load_model(path: str) -> Any:
         except Exception as exc:  # a corrupt pickle raises anything at all
             raise ValueError(f"cannot unpickle {path}: {type(exc).__name__}: {exc}") from exc
     return to_forest(path)
-
-
-def model_features(model: Any) -> tuple[list[str] | None, int | None]:
-    """(feature names or None, feature count or None) of a Forest or a fitted estimator."""
-    if isinstance(model, Forest):
-        return model.feature_names, model.n_features
-    try:  # a tree model's loader knows whether its names are real or the library's placeholders
-        forest = to_forest(model)
-        return forest.feature_names, forest.n_features
-    except (TypeError, ValueError):
-        pass
-    names = getattr(model, "feature_names_in_", None)
-    count = getattr(model, "n_features_in_", None)
-    return (None if names is None else [str(n) for n in names]), (None if count is None else int(count))
 
 
 @dataclass

@@ -109,6 +109,20 @@ def _library_of_file(path: str | os.PathLike) -> str:
                      "text model, a CatBoost .cbm/.json or an xplain-fast .npz file")
 
 
+def model_features(model: Any) -> tuple[list[str] | None, int | None]:
+    """(feature names or None, feature count or None) of a Forest or a fitted estimator."""
+    if isinstance(model, Forest):
+        return model.feature_names, model.n_features
+    try:  # a tree model's loader knows whether its names are real or the library's placeholders
+        forest = to_forest(model)
+        return forest.feature_names, forest.n_features
+    except (TypeError, ValueError):
+        pass
+    names = getattr(model, "feature_names_in_", None)
+    count = getattr(model, "n_features_in_", None)
+    return (None if names is None else [str(n) for n in names]), (None if count is None else int(count))
+
+
 def is_tree_model(model: Any) -> bool:
     """Whether the model is (or ends in) a tree or tree ensemble, loadable or not.
 

@@ -137,10 +137,10 @@ def report(
         surrogate = _surrogate(explainer.forest_, rows, names, random_state)
     with _timed(timings, "figures"):
         figures = _figures(single, inter, importance, max_display, random_state)
-    context = _context(explainer, single, inter, importance, single.feature_names, max_display, timings,
+    context = _context(explainer, single, inter, importance, names, max_display, timings,
                        data_note or sample_note, output_note, random_state, threads, title)
     context.update(forest_importance=structure, surrogate=surrogate)
-    context["data_json"] = _data_json(context, single)
+    context["data_json"] = _data_json(context)
     context["figures"] = figures
     html = _render(context)
     path = Path(path)
@@ -286,11 +286,9 @@ def _render_figure(key: str, caption: str, draw: Callable[[Any], Any]) -> dict:
 
 
 def _context(explainer: Any, explanation: Any, inter: np.ndarray | None, importance: dict | None,
-             names: Sequence[str] | None, max_display: int, timings: dict[str, float], sample_note: str,
+             names: Sequence[str], max_display: int, timings: dict[str, float], sample_note: str,
              output_note: str, random_state: int, threads: int, title: str | None) -> dict:
     forest = explainer.forest_
-    M = explanation.values.shape[1]
-    names = list(names) if names else [f"x{j}" for j in range(M)]
     mean_abs = np.abs(explanation.values).mean(axis=0)
     order = np.argsort(-mean_abs, kind="stable")[:max_display]
     total = float(mean_abs.sum()) or 1.0
@@ -307,6 +305,7 @@ def _context(explainer: Any, explanation: Any, inter: np.ndarray | None, importa
         "sample": {"explained": f"{len(explanation):,}", "note": sample_note},
         "top_features": [{"feature": names[j], "mean_abs_shap": float(mean_abs[j]),
                           "share": float(mean_abs[j]) / total} for j in order],
+        "mean_abs_shap": dict(zip(names, map(float, mean_abs), strict=True)),
         "importance": None,
         "interactions": None,
         "timings": timings,
@@ -326,12 +325,10 @@ def _context(explainer: Any, explanation: Any, inter: np.ndarray | None, importa
     return context
 
 
-def _data_json(context: dict, explanation: Any) -> str:
+def _data_json(context: dict) -> str:
     """The report's numbers as the JSON block embedded in the page."""
-    numbers = {k: context[k] for k in ("model", "top_features", "importance", "interactions",
-                                       "forest_importance", "surrogate", "timings", "provenance")}
-    names = explanation.feature_names or [f"x{j}" for j in range(explanation.values.shape[1])]
-    numbers["mean_abs_shap"] = dict(zip(names, map(float, np.abs(explanation.values).mean(axis=0)), strict=True))
+    numbers = {k: context[k] for k in ("model", "top_features", "importance", "interactions", "forest_importance",
+                                       "surrogate", "timings", "provenance", "mean_abs_shap")}
     # "<" escaped so the block cannot close the script element; JSON readers decode \u003c
     return json.dumps(numbers, indent=1).replace("<", "\\u003c")
 
