@@ -1,11 +1,19 @@
 // Path-dependent TreeSHAP.
 #include "bindings.hpp"
 #include "xplain/interactions.hpp"
+#include "xplain/simd.hpp"
 #include "xplain/treeshap.hpp"
 
 namespace xplain_py {
 
 void register_treeshap(py::module_& m) {
+  py::enum_<xplain::SimdLevel>(m, "SimdLevel", "Instruction sets of the SHAP walks, narrowest first.")
+      .value("portable", xplain::SimdLevel::portable)
+      .value("avx2", xplain::SimdLevel::avx2);
+  m.def("set_simd_limit", &xplain::set_simd_limit, py::arg("level"),
+        "Cap the instruction set later SHAP calls may use (portable: the baseline build only). Both give the "
+        "same bits.");
+  m.def("simd_level", &xplain::simd_level, "The instruction set a SHAP call starting now uses.");
   py::class_<xplain::PathShapTables>(m, "PathShapTables",
                                      "Model-only tables of path-dependent TreeSHAP for one Forest.")
       .def_property_readonly("expected_value", [](const xplain::PathShapTables& t) {

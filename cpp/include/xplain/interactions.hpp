@@ -61,17 +61,9 @@ struct InteractionVisitor {
     if (pv >= 0) chunk.superseded[static_cast<size_t>(T.depth[nb + pv])] = 0;
   }
 
-  void leaf(int32_t i, int64_t d, const double* v, const double* F, double* G_parent, double* G) {
-    const int64_t PR = static_cast<int64_t>(P) * R;
-    for (int64_t w = 0; w < forest.value_width; ++w)
-      for (int64_t e = 0; e < PR; ++e) {
-        G[w * PR + e] = v[w] * F[e];
-        G_parent[w * PR + e] += G[w * PR + e];
-      }
-    edge(i, d, G);
-  }
-
+  template <int kPoints>
   void edge(int32_t i, int64_t d, const double* G) {
+    const int P = kPoints > 0 ? kPoints : this->P;
     const int64_t K = forest.n_outputs, M = forest.n_features, PR = static_cast<int64_t>(P) * R;
     const double* weights = quadrature_weights;
     const int32_t pv = T.prev_same[nb + i];

@@ -18,11 +18,13 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "forest.hpp"
 #include "parallel.hpp"
 #include "row_blocks.hpp"
+#include "simd.hpp"
 
 namespace xplain {
 
@@ -234,30 +236,35 @@ namespace detail {
 struct ShapScratch {
   std::vector<double> F, G, on, on_prev, left_of;
   std::vector<int32_t> open;  ///< the node at each depth of the current path
+  std::vector<int32_t> slot;  ///< the G slot of the node at each depth of the current path
   ShapScratch(const PathShapTables& T, int64_t value_width)
       : F(static_cast<size_t>((T.max_depth + 1) * T.max_points * kShapBlock)),
         G(F.size() * static_cast<size_t>(value_width)),
         on(static_cast<size_t>((T.max_depth + 1) * kShapBlock)),
         on_prev(on.size()),
         left_of(on.size()),
-        open(static_cast<size_t>(T.max_depth + 1)) {}
+        open(static_cast<size_t>(T.max_depth + 1)),
+        slot(open.size()) {}
 };
 
 /// One depth-first pass over tree t for a block of rows (`xt`: prepared, [feature][lane]).
 ///
 /// Going down, each edge's factor multiplies F (the product of edge factors at each quadrature
 /// point, per depth) and the lanes' "followed" masks merge with the earlier edge on the same
-/// feature. A leaf sets G = v F; when a node's subtree is complete, its G (the sum of v F over the
-/// leaves below) is handed to `visit.edge(i, d, G)` and added to its parent's G. For a leaf,
-/// `visit.leaf(i, d, v, F, G_parent, G_scratch)` does both with G = v F (G_scratch: room for it).
-/// `visit.enter(i, d)` is called after node i's masks are known, before its children, and
-/// `visit.leave(i, d)` when its subtree is done.
-template <typename Visitor>
+/// feature. A leaf's G = v F is computed in the same pass (its F is not stored). When a node's
+/// subtree is complete, its G (the sum of v F over the leaves below) is handed to
+/// `visit.edge(i, d, G)`. A left child's G lives in its parent's slot, which it fills first (the
+/// left subtree completes before the right one starts); a right child's G has its own slot and
+/// is added to its parent's. So no G is ever copied or cleared. `visit.enter(i, d)` is called
+/// after node i's masks are known, before its children, and `visit.leave(i, d)` when its subtree
+/// is done. The lane loops read through local restrict pointers: the byte-typed tables may alias
+/// anything, and without them the loops would not vectorise.
+template <int kPoints, typename Visitor>
 void walk_tree_block(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
                      const double* xt, ShapScratch& s, Visitor& visit) {
   constexpr int R = kShapBlock;
   const int64_t nb = T.node_begin[t], N = T.node_begin[t + 1] - nb, tb = T.table_begin[t];
-  const int P = T.points[t];
+  const int P = kPoints > 0 ? kPoints : T.points[t];
   const int64_t PR = static_cast<int64_t>(P) * R;
   const int64_t W = forest.value_width;
   const int64_t WPR = W * PR;
@@ -267,66 +274,114 @@ void walk_tree_block(const ForestView& forest, const PathShapTables& T, int64_t 
   const uint8_t* is_left = T.is_left_child.data() + nb;
   const int64_t* src = T.source.data() + nb;
   double* F = s.F.data();          // [depth][p][lane]
-  double* G = s.G.data();          // [depth][w][p][lane]
+  double* G = s.G.data();          // [slot][w][p][lane]
   double* on = s.on.data();        // [depth][lane]
   double* onp = s.on_prev.data();  // [depth][lane]
   double* dec = s.left_of.data();  // [depth][lane]
   int32_t* node_at = s.open.data();
+  int32_t* slot = s.slot.data();   // [depth]: the G slot of the path's node at that depth
 
-  auto leave = [&](int64_t d) {
+  auto complete = [&](int64_t d) {
     const int32_t i = node_at[d];
-    double* Gi = G + d * WPR;
-    visit.edge(i, d, Gi);
-    double* Gp = Gi - WPR;
-    for (int64_t e = 0; e < WPR; ++e) Gp[e] += Gi[e];
+    const double* __restrict Gi = G + slot[d] * WPR;
+    visit.template edge<kPoints>(i, d, Gi);
+    if (!is_left[i]) {
+      double* __restrict Gp = G + slot[d - 1] * WPR;
+      for (int64_t e = 0; e < WPR; ++e) Gp[e] += Gi[e];
+    }
     visit.leave(i, d);
   };
 
   for (int64_t e = 0; e < PR; ++e) F[e] = 1.0;
-  for (int64_t e = 0; e < WPR; ++e) G[e] = 0.0;
+  slot[0] = 0;
   if (N > 1) block_decisions(forest, plain_splits, src[0], xt, dec);
   int64_t top = 0;  // depth of the deepest node on the current path (the root is at 0)
   for (int64_t i = 1; i < N; ++i) {
     const int64_t d = depth[i];
-    while (top >= d) leave(top--);
+    while (top >= d) complete(top--);
     node_at[d] = static_cast<int32_t>(i);
+    slot[d] = is_left[i] ? slot[d - 1] : static_cast<int32_t>(d);
     top = d;
     const int32_t pv = prev[i];
-    const double* dp = dec + (d - 1) * R;
-    double* m = on + d * R;
-    double* mp = onp + d * R;
-    const double* before = pv >= 0 ? on + static_cast<int64_t>(depth[pv]) * R : nullptr;
-    for (int r = 0; r < R; ++r) {
-      mp[r] = before ? before[r] : 1.0;
-      m[r] = (is_left[i] ? dp[r] : 1.0 - dp[r]) * mp[r];
+    const double* __restrict dp = dec + (d - 1) * R;
+    double* __restrict m = on + d * R;
+    double* __restrict mp = onp + d * R;
+    if (pv >= 0) {
+      const double* __restrict before = on + static_cast<int64_t>(depth[pv]) * R;
+      for (int r = 0; r < R; ++r) mp[r] = before[r];
+    } else {
+      for (int r = 0; r < R; ++r) mp[r] = 1.0;
+    }
+    if (is_left[i]) {
+      for (int r = 0; r < R; ++r) m[r] = dp[r] * mp[r];
+    } else {
+      for (int r = 0; r < R; ++r) m[r] = (1.0 - dp[r]) * mp[r];
     }
     const double* r11 = T.r11.data() + tb + i * P;
     const double* r10 = T.r10.data() + tb + i * P;
     const double* r00 = T.r00.data() + tb + i * P;
-    const double* Fp = F + (d - 1) * PR;
-    double* Fi = F + d * PR;
-    if (pv < 0) {
-      for (int p = 0; p < P; ++p)
-        for (int r = 0; r < R; ++r) Fi[p * R + r] = Fp[p * R + r] * (r10[p] + m[r] * (r11[p] - r10[p]));
-    } else {
-      for (int p = 0; p < P; ++p)
-        for (int r = 0; r < R; ++r)
-          Fi[p * R + r] = Fp[p * R + r] * (r00[p] + mp[r] * (r10[p] - r00[p]) + m[r] * (r11[p] - r10[p]));
-    }
+    const double* __restrict Fp = F + (d - 1) * PR;
+    // out = [scale *] (Fp * this edge's factor): F of an internal node, v F of a leaf
+    auto extend = [&](double* __restrict out, auto scaled, double scale) {
+      if (pv < 0) {
+        for (int p = 0; p < P; ++p) {
+          const double base = r10[p], step = r11[p] - r10[p];
+          for (int r = 0; r < R; ++r) {
+            const double f = Fp[p * R + r] * (base + m[r] * step);
+            out[p * R + r] = decltype(scaled)::value ? scale * f : f;
+          }
+        }
+      } else {
+        for (int p = 0; p < P; ++p) {
+          const double base = r00[p], step1 = r10[p] - r00[p], step2 = r11[p] - r10[p];
+          for (int r = 0; r < R; ++r) {
+            const double f = Fp[p * R + r] * (base + mp[r] * step1 + m[r] * step2);
+            out[p * R + r] = decltype(scaled)::value ? scale * f : f;
+          }
+        }
+      }
+    };
     visit.enter(i, d);
     if (lchild[i] >= 0) {
+      extend(F + d * PR, std::false_type{}, 1.0);
       block_decisions(forest, plain_splits, src[i], xt, dec + d * R);
-      double* Gi = G + d * WPR;
-      for (int64_t e = 0; e < WPR; ++e) Gi[e] = 0.0;
     } else {
-      // a leaf's G = v F is final at once: the visitor credits it and adds it to the parent's G
-      visit.leaf(i, d, forest.value + src[i] * W, Fi, G + (d - 1) * WPR, G + d * WPR);
-      visit.leave(i, d);
+      const double* v = forest.value + src[i] * W;
+      double* Gi = G + slot[d] * WPR;
+      for (int64_t w = 0; w < W; ++w) extend(Gi + w * PR, std::true_type{}, v[w]);
+      complete(d);
       top = d - 1;
     }
   }
-  while (top >= 1) leave(top--);
+  while (top >= 1) complete(top--);
 }
+
+/// walk_tree_block with tree t's number of quadrature points as a compile-time constant where it
+/// is small (every loop over points and lanes then has fixed bounds and unrolls), else at run time.
+template <typename Visitor>
+void walk_tree(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits, const double* xt,
+               ShapScratch& s, Visitor& visit) {
+  switch (T.points[t]) {
+    case 1: return walk_tree_block<1>(forest, T, t, plain_splits, xt, s, visit);
+    case 2: return walk_tree_block<2>(forest, T, t, plain_splits, xt, s, visit);
+    case 3: return walk_tree_block<3>(forest, T, t, plain_splits, xt, s, visit);
+    case 4: return walk_tree_block<4>(forest, T, t, plain_splits, xt, s, visit);
+    case 5: return walk_tree_block<5>(forest, T, t, plain_splits, xt, s, visit);
+    case 6: return walk_tree_block<6>(forest, T, t, plain_splits, xt, s, visit);
+    case 7: return walk_tree_block<7>(forest, T, t, plain_splits, xt, s, visit);
+    case 8: return walk_tree_block<8>(forest, T, t, plain_splits, xt, s, visit);
+    default: return walk_tree_block<0>(forest, T, t, plain_splits, xt, s, visit);
+  }
+}
+
+#ifdef XPLAIN_AVX2_CLONES
+/// walk_tree compiled for AVX2 (simd.hpp): the same bits, wider vectors.
+template <typename Visitor>
+XPLAIN_AVX2_CLONE void walk_tree_avx2(const ForestView& forest, const PathShapTables& T, int64_t t, bool plain_splits,
+                                      const double* xt, ShapScratch& s, Visitor& visit) {
+  walk_tree(forest, T, t, plain_splits, xt, s, visit);
+}
+#endif
 
 /// Credits each edge's feature with sum_p k_p(m, mp) G_p, the SHAP value of the leaves below it
 /// for which it is the last edge on its feature (k = k00 + mp (k10 - k00) + m (k11 - k10)).
@@ -349,52 +404,34 @@ struct ShapVisitor {
   void enter(int32_t, int64_t) {}
   void leave(int32_t, int64_t) {}
 
-  /// Per-point weights of edge i for each lane: k[p][r].
-  template <typename Body>
-  void with_weights(int32_t i, int64_t d, Body&& body) const {
+  /// Adds sum_p k_p(m, mp) V_p to `acc` (both [lane]), k = k00 + mp (k10 - k00) + m (k11 - k10).
+  template <int kPoints>
+  void credit(int32_t i, int64_t d, const double* __restrict V, double* __restrict acc) const {
+    const int P = kPoints > 0 ? kPoints : this->P;
     const double* k11 = T.k11.data() + tb + static_cast<int64_t>(i) * P;
     const double* k10 = T.k10.data() + tb + static_cast<int64_t>(i) * P;
     const double* k00 = T.k00.data() + tb + static_cast<int64_t>(i) * P;
-    const double* m = s.on.data() + d * R;
-    const double* mp = s.on_prev.data() + d * R;
+    const double* __restrict m = s.on.data() + d * R;
+    const double* __restrict mp = s.on_prev.data() + d * R;
     if (T.prev_same[nb + i] < 0) {
       for (int p = 0; p < P; ++p) {
         const double base = k10[p], step = k11[p] - k10[p];
-        for (int r = 0; r < R; ++r) body(p, r, base + m[r] * step);
+        for (int r = 0; r < R; ++r) acc[r] += (base + m[r] * step) * V[p * R + r];
       }
     } else {
       for (int p = 0; p < P; ++p) {
         const double base = k00[p], step1 = k10[p] - k00[p], step2 = k11[p] - k10[p];
-        for (int r = 0; r < R; ++r) body(p, r, base + mp[r] * step1 + m[r] * step2);
+        for (int r = 0; r < R; ++r) acc[r] += (base + mp[r] * step1 + m[r] * step2) * V[p * R + r];
       }
     }
   }
 
-  double* slot(int32_t i, int64_t w) const {
-    return phi + (static_cast<int64_t>(T.edge_feature[nb + i]) * forest.n_outputs + out0 + w) * R;
-  }
-
+  template <int kPoints>
   void edge(int32_t i, int64_t d, const double* G) {
-    const int64_t PR = static_cast<int64_t>(P) * R;
-    for (int64_t w = 0; w < forest.value_width; ++w) {
-      const double* V = G + w * PR;
-      double* acc = slot(i, w);
-      with_weights(i, d, [&](int p, int r, double k) { acc[r] += k * V[p * R + r]; });
-    }
-  }
-
-  void leaf(int32_t i, int64_t d, const double* v, const double* F, double* G_parent, double*) {
-    const int64_t PR = static_cast<int64_t>(P) * R;
-    for (int64_t w = 0; w < forest.value_width; ++w) {
-      double* acc = slot(i, w);
-      double* Gp = G_parent + w * PR;
-      const double vw = v[w];
-      with_weights(i, d, [&](int p, int r, double k) {
-        const double g = vw * F[p * R + r];
-        acc[r] += k * g;
-        Gp[p * R + r] += g;
-      });
-    }
+    const int64_t PR = static_cast<int64_t>(kPoints > 0 ? kPoints : P) * R;
+    for (int64_t w = 0; w < forest.value_width; ++w)
+      credit<kPoints>(i, d, G + w * PR,
+             phi + (static_cast<int64_t>(T.edge_feature[nb + i]) * forest.n_outputs + out0 + w) * R);
   }
 };
 
@@ -408,12 +445,16 @@ struct ShapVisitor {
 template <typename MakeJob>
 void for_each_row_block(const ForestView& forest, const PathShapTables& tables, const double* X, int64_t n_rows,
                         int n_jobs, const std::function<bool()>& interrupted, MakeJob&& make_job) {
+  const bool avx2 = simd_level() == SimdLevel::avx2;  // one choice for the whole call
   detail::walk_row_blocks(forest, X, n_rows, n_jobs, interrupted, [&](int64_t r0, int64_t r1) {
     return detail::scratch_chunk(detail::ShapScratch(tables, forest.value_width), make_job(r0, r1),
                                  [&](detail::ShapScratch& scratch, auto& job, int64_t t, int64_t first_row, int,
                                      const double* xt, bool plain_splits) {
                                    auto visit = job.visitor(t, first_row, scratch);
-                                   detail::walk_tree_block(forest, tables, t, plain_splits, xt, scratch, visit);
+#ifdef XPLAIN_AVX2_CLONES
+                                   if (avx2) return detail::walk_tree_avx2(forest, tables, t, plain_splits, xt, scratch, visit);
+#endif
+                                   detail::walk_tree(forest, tables, t, plain_splits, xt, scratch, visit);
                                  });
   });
 }
