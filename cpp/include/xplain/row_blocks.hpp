@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <type_traits>
@@ -43,8 +44,27 @@ inline void block_decisions(const ForestView& forest, bool plain_splits, int64_t
     } else {
       for (int r = 0; r < R; ++r) out[r] = x[r] <= thr ? 1.0 : (x[r] != x[r] ? nan_dir : 0.0);
     }
-  } else {
+    return;
+  }
+  if (forest.cat_offset && forest.cat_offset[split] >= 0) {
     for (int r = 0; r < R; ++r) out[r] = forest.goes_left(split, x[r]) ? 1.0 : 0.0;
+    return;
+  }
+  // a numeric split under any missing-value rule: ForestView::goes_left, branch-free over the lanes
+  const uint8_t rule = forest.missing_rule ? forest.missing_rule[split] : static_cast<uint8_t>(kNaNDefault);
+  const double thr = forest.threshold[split];
+  const double default_dir = forest.default_left[split] ? 1.0 : 0.0;
+  const bool strict = forest.strict_less;
+  const bool nan_as_zero = rule == kNaNAsZero, zero_to_default = rule == kNaNOrZeroDefault;
+  const double zero_band = static_cast<double>(1e-35f);  // LightGBM kZeroThreshold
+  const double* __restrict xr = x;
+  double* __restrict o = out;
+  for (int r = 0; r < R; ++r) {
+    const bool nan = xr[r] != xr[r];
+    const double v = nan_as_zero && nan ? 0.0 : xr[r];
+    const bool to_default = !nan_as_zero && (nan || (zero_to_default && std::fabs(v) <= zero_band));
+    const bool below = strict ? v < thr : v <= thr;
+    o[r] = to_default ? default_dir : (below ? 1.0 : 0.0);
   }
 }
 
