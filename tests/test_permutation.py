@@ -506,3 +506,44 @@ def test_r2_of_one_sample_is_nan_with_sklearns_warning(models, data):
     with pytest.warns(UndefinedMetricWarning, match="less than two samples"):
         ours = xf.permutation_importance(model, data["X"], y, n_repeats=2, random_state=0, max_samples=1)
     assert np.isnan(ours.importances).all()
+
+
+@pytest.mark.parametrize(
+    "name", ["rf_reg", "hgb_reg", "rf_bin", "rf_multi", "hgb_bin", "hgb_multi", "gb_multi"]
+)
+def test_a_forest_itself_with_explicit_scoring_equals_sklearn(models, data, name):
+    """A Forest has no score or classes_: the scoring is given, the classes come from y, and the
+    numbers are scikit-learn's on the estimator it was loaded from."""
+    model, y = models[name]
+    forest = xf.to_forest(model)
+    metrics = _metrics(name)
+    ours = xf.permutation_importance(forest, data["X"], y, scoring=metrics, n_repeats=3, random_state=4,
+                                     sample_weight=data["w"])
+    theirs = sk_permutation_importance(model, data["X"], y, scoring=metrics, n_repeats=3, random_state=4,
+                                       sample_weight=data["w"])
+    _assert_same(ours, theirs)
+    single = xf.permutation_importance(forest, data["X"], y, scoring=metrics[0], n_repeats=3, random_state=4,
+                                       sample_weight=data["w"])
+    np.testing.assert_array_equal(single.importances, ours[metrics[0]].importances)
+
+
+def test_a_forest_itself_rejects_what_it_cannot_score(models, data):
+    X, yr, yb = data["X"], data["y_reg"], data["y_bin"]
+    reg, binary, multi = (xf.to_forest(models[k][0]) for k in ("rf_reg", "rf_bin", "rf_multi"))
+    cases = [
+        (reg, yr, {}, ValueError, "no default score"),
+        (reg, yr, {"scoring": "f1"}, ValueError, "not computed natively"),
+        (reg, yr, {"scoring": ["r2", "accuracy"]}, ValueError, "mixes regression and classification"),
+        (reg, yr, {"scoring": ["r2", "r2"]}, ValueError, "twice"),
+        (reg, yr, {"scoring": 3}, TypeError, "scorer name"),
+        (reg, None, {"scoring": "r2"}, ValueError, "needs y"),
+        (binary, yr, {"scoring": "r2"}, ValueError, "one output"),
+        (reg, yb, {"scoring": "accuracy"}, ValueError, "class_rule"),
+        (multi, data["y_multi"], {"scoring": "roc_auc"}, ValueError, "two classes"),
+        (multi, yb, {"scoring": "accuracy"}, ValueError, "every class of the model"),
+    ]
+    for forest, y, kwargs, error, message in cases:
+        with pytest.raises(error, match=message):
+            xf.permutation_importance(forest, X, y, n_repeats=2, random_state=0, **kwargs)
+    with pytest.raises(ValueError, match="features"):
+        xf.permutation_importance(reg, X[:, :3], yr, scoring="r2")

@@ -183,3 +183,64 @@ def test_matches_brute_force_on_drawn_forests(forest, seed):
     for r, x in enumerate(X):
         expected_phi, _ = brute_force_shap(forest, x)
         np.testing.assert_allclose(phi[r], expected_phi, rtol=0, atol=1e-10)
+
+
+@pytest.fixture
+def portable_walks():
+    """Later SHAP calls use the portable walks only (the baseline instruction set); restored after."""
+    from xplain_fast import _core
+
+    _core.set_simd_limit(_core.SimdLevel.portable)
+    assert _core.simd_level() == _core.SimdLevel.portable
+    yield
+    _core.set_simd_limit(_core.SimdLevel.avx2)
+
+
+@pytest.mark.parametrize("kind", ["plain", "vector_leaves", "nan_rules", "categorical", "deep_chain"])
+def test_avx2_walk_gives_the_portable_bits(kind, request):
+    """The AVX2 clone of the walks (chosen where the CPU has AVX2) against the portable walk, for
+    SHAP values and interactions, for trees with few and with more than eight quadrature points."""
+    from xplain_fast import _core
+
+    if _core.simd_level() != _core.SimdLevel.avx2:
+        pytest.skip("this CPU (or build) has no AVX2 clone: only the portable walk runs here")
+    rng = np.random.default_rng(11)
+    options = {"plain": {}, "vector_leaves": {"vector_leaves": True, "n_outputs": 3},
+               "nan_rules": {"nan_rules": True}, "categorical": {"categorical": True},
+               "deep_chain": {"chain": True}}[kind]
+    n_features = 24 if kind == "deep_chain" else 7
+    forest = random_forest(rng, n_features=n_features, n_trees=15, max_nodes=61, **options)
+    if kind == "deep_chain":  # quadrature points ceil(k / 2) beyond the compiled ones (1 to 8)
+        assert _most_unique_features_on_a_path(forest) > 16
+    X = rows_for(forest, rng, 150)
+    explainer = xf.TreeExplainer(forest, n_jobs=2).fit()
+    wide = explainer.shap_values(X), explainer.shap_interaction_values(X[:40])
+    request.getfixturevalue("portable_walks")
+    portable = explainer.shap_values(X), explainer.shap_interaction_values(X[:40])
+    for a, b in zip(wide, portable):
+        assert np.array_equal(a, b)
+
+
+def test_portable_walk_matches_brute_force(portable_walks):
+    rng = np.random.default_rng(5)
+    for n_outputs, chain in ((1, False), (2, False), (1, True)):
+        forest = random_forest(rng, n_features=5, n_trees=3, max_nodes=25, n_outputs=n_outputs, nan_rules=True,
+                               chain=chain)
+        X = rows_for(forest, rng, 10)
+        phi = phi_of(forest, X)
+        for row, x in enumerate(X):
+            np.testing.assert_allclose(phi[row], brute_force_shap(forest, x)[0], atol=1e-10)
+
+
+def _most_unique_features_on_a_path(forest: xf.Forest) -> int:
+    most = 0
+    for t in range(forest.n_trees):
+        stack = [(int(forest.tree_offset[t]), frozenset())]
+        while stack:
+            node, seen = stack.pop()
+            if forest.left[node] < 0:
+                most = max(most, len(seen))
+                continue
+            seen = seen | {int(forest.feature[node])}
+            stack += [(int(forest.left[node]), seen), (int(forest.right[node]), seen)]
+    return most

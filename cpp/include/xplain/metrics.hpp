@@ -163,8 +163,25 @@ inline double np_sum(const double* a, int64_t n) {
 struct ScoreScratch {
   std::vector<double> pred, proba, terms, terms2, score, fps, tps;
   std::vector<int32_t> label;
-  std::vector<int64_t> order;
+  std::vector<int64_t> order, moved;
   std::vector<uint8_t> positive;
+};
+
+/// What scoring a classifier's raw sums that equal a scored baseline's except at some rows can
+/// reuse (permutation importance scores thousands of such variants): the baseline's
+/// probabilities, classes, log-loss terms and ROC orders. Built by baseline_scores().
+struct BaselineScores {
+  std::vector<double> proba, log_loss_terms;  ///< [n, C], [n]
+  std::vector<int32_t> label;                 ///< [n]
+  /// roc_order of each scored class, [0]: of probabilities, [1]: of raw margins (binary roc_auc
+  /// on the decision function)
+  std::vector<std::vector<int64_t>> roc_orders[2];
+};
+
+/// Raw sums that differ from `base`'s only at the rows marked in `changed`.
+struct ChangedRows {
+  const BaselineScores& base;
+  const uint8_t* changed;
 };
 
 namespace detail {
@@ -177,16 +194,44 @@ inline double np_average(const double* a, const double* w, int64_t n, ScoreScrat
   return np_sum(s.terms2.data(), n) / np_sum(w, n);
 }
 
-/// roc_curve's points (fps, tps) before drop_intermediate, with the prepended (0, 0): the
-/// weighted false and true positives at each distinct score, descending. False if a class is
-/// missing.
-inline bool roc_points(const double* score, const uint8_t* positive, const double* w, int64_t n, ScoreScratch& s) {
-  auto& order = s.order;
+/// The rows roc_curve walks, in its order: those with nonzero weight, by descending score, ties in
+/// ascending row order (numpy's stable descending argsort).
+inline bool roc_before(const double* score, int64_t a, int64_t b) {
+  return score[a] > score[b] || (score[a] == score[b] && a < b);
+}
+
+inline void roc_order(const double* score, const double* w, int64_t n, std::vector<int64_t>& order) {
   order.clear();
   for (int64_t i = 0; i < n; ++i)
     if (!w || w[i] != 0.0) order.push_back(i);
-  // Descending scores, ties in ascending row order (numpy's stable descending argsort).
-  std::stable_sort(order.begin(), order.end(), [score](int64_t a, int64_t b) { return score[a] > score[b]; });
+  std::sort(order.begin(), order.end(), [score](int64_t a, int64_t b) { return roc_before(score, a, b); });
+}
+
+/// roc_order of scores that equal those `base` was ordered by except at the rows marked in
+/// `changed`: the unchanged rows keep their order, and the changed ones, sorted, are merged in.
+/// O(n + c log c) for c changed rows instead of a sort of all n.
+inline void roc_order_changed(const double* score, const double* w, const uint8_t* changed, int64_t n,
+                              const std::vector<int64_t>& base, std::vector<int64_t>& order,
+                              std::vector<int64_t>& moved) {
+  moved.clear();
+  for (int64_t i = 0; i < n; ++i)
+    if (changed[i] && (!w || w[i] != 0.0)) moved.push_back(i);
+  std::sort(moved.begin(), moved.end(), [score](int64_t a, int64_t b) { return roc_before(score, a, b); });
+  order.clear();
+  size_t q = 0;
+  for (const int64_t i : base) {
+    if (changed[i]) continue;
+    while (q < moved.size() && roc_before(score, moved[q], i)) order.push_back(moved[q++]);
+    order.push_back(i);
+  }
+  order.insert(order.end(), moved.begin() + static_cast<std::ptrdiff_t>(q), moved.end());
+}
+
+/// roc_curve's points (fps, tps) before drop_intermediate, with the prepended (0, 0): the
+/// weighted false and true positives at each distinct score, descending, for the rows in roc
+/// order. False if a class is missing.
+inline bool roc_points(const double* score, const uint8_t* positive, const double* w, const std::vector<int64_t>& order,
+                       ScoreScratch& s) {
   const int64_t m = static_cast<int64_t>(order.size());
   auto& fps = s.fps;
   auto& tps = s.tps;
@@ -238,11 +283,11 @@ inline void drop_intermediate(ScoreScratch& s) {
   tps.resize(static_cast<size_t>(out + 1));
 }
 
-/// sklearn's binary ROC AUC (roc_curve with drop_intermediate, then the trapezoid rule).
-/// positive[i] in {0,1}; returns NaN when a class is missing (sklearn warns and returns NaN).
-inline double binary_roc_auc(const double* score, const uint8_t* positive, const double* w, int64_t n,
-                             ScoreScratch& s) {
-  if (!roc_points(score, positive, w, n, s)) return std::numeric_limits<double>::quiet_NaN();
+/// sklearn's binary ROC AUC (roc_curve with drop_intermediate, then the trapezoid rule) of the
+/// rows in roc order. positive[i] in {0,1}; returns NaN when a class is missing (sklearn warns and returns NaN).
+inline double binary_roc_auc(const double* score, const uint8_t* positive, const double* w,
+                             const std::vector<int64_t>& order, ScoreScratch& s) {
+  if (!roc_points(score, positive, w, order, s)) return std::numeric_limits<double>::quiet_NaN();
   drop_intermediate(s);
   const auto& fps = s.fps;
   const auto& tps = s.tps;
@@ -383,61 +428,76 @@ inline double balanced_accuracy(const ScoringSpec& spec, int64_t n, ScoreScratch
   return np_sum(per_class.data(), static_cast<int64_t>(per_class.size())) / static_cast<double>(per_class.size());
 }
 
-/// -log_loss of the probabilities in s.proba.
-inline double neg_log_loss(const ScoringSpec& spec, int64_t n, ScoreScratch& s) {
-  const int64_t C = spec.n_classes;
-  const int32_t* yc = spec.y_class;
-  auto& t = s.terms;
+/// Row i's term of log_loss (its probabilities pr[C], its class yc).
+inline double log_loss_term(const ScoringSpec& spec, const double* pr, int32_t yc) {
   // log_loss clips at the epsilon of the probabilities' dtype
   const double eps =
       spec.float32_output ? std::numeric_limits<float>::epsilon() : std::numeric_limits<double>::epsilon();
-  for (int64_t i = 0; i < n; ++i) {
-    const double* pr = s.proba.data() + i * C;
-    // binary: the scorer passes predict_proba[:, 1] and log_loss uses 1 - p1 for class 0
-    double q = C == 2 ? (yc[i] == 1 ? pr[1]
-                                    : (spec.float32_output ? static_cast<double>(1.0f - static_cast<float>(pr[1]))
-                                                           : 1.0 - pr[1]))
-                      : pr[yc[i]];
-    q = std::min(std::max(q, eps), 1.0 - eps);
-    t[i] = -std::log(q);
+  // binary: the scorer passes predict_proba[:, 1] and log_loss uses 1 - p1 for class 0
+  double q = spec.n_classes == 2
+                 ? (yc == 1 ? pr[1]
+                            : (spec.float32_output ? static_cast<double>(1.0f - static_cast<float>(pr[1])) : 1.0 - pr[1]))
+                 : pr[yc];
+  q = std::min(std::max(q, eps), 1.0 - eps);
+  return -std::log(q);
+}
+
+/// -log_loss of the probabilities in s.proba (with `delta`: only its changed rows' terms are new).
+inline double neg_log_loss(const ScoringSpec& spec, int64_t n, ScoreScratch& s, const ChangedRows* delta) {
+  const int64_t C = spec.n_classes;
+  auto& t = s.terms;
+  if (delta) {
+    t = delta->base.log_loss_terms;
+    for (int64_t i = 0; i < n; ++i)
+      if (delta->changed[i]) t[i] = log_loss_term(spec, s.proba.data() + i * C, spec.y_class[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) t[i] = log_loss_term(spec, s.proba.data() + i * C, spec.y_class[i]);
   }
   return -np_average(t.data(), spec.sample_weight, n, s);
 }
 
-/// roc_auc / roc_auc_ovr of the probabilities in s.proba (binary roc_auc: of the raw margin when
-/// spec.auc_uses_raw).
-inline double roc_auc(const ScoringSpec& spec, Metric metric, const double* raw, int64_t n, int64_t K,
+/// The ROC scores of class k into s.score and its positives into s.positive: the raw margin for
+/// binary roc_auc on the decision function (roc_orders slot 1), else the probabilities in s.proba
+/// (slot 0).
+inline int roc_scores(const ScoringSpec& spec, Metric metric, const double* raw, int64_t n, int64_t K, int64_t k,
                       ScoreScratch& s) {
   const int64_t C = spec.n_classes;
-  const int32_t* yc = spec.y_class;
-  const double* w = spec.sample_weight;
   const double div = spec.divisor;
-  auto& sc = s.score;
-  sc.resize(static_cast<size_t>(n));
-  auto& pos = s.positive;
-  pos.resize(static_cast<size_t>(n));
-  if (C == 2) {
-    const bool raw_scores = metric == Metric::roc_auc && spec.auc_uses_raw;
-    for (int64_t i = 0; i < n; ++i) {
-      sc[i] = raw_scores ? (div == 1.0 ? raw[i * K] : raw[i * K] / div) : s.proba[i * C + 1];
-      pos[i] = yc[i] == 1;
-    }
-    return binary_roc_auc(sc.data(), pos.data(), w, n, s);
+  const bool raw_scores = C == 2 && metric == Metric::roc_auc && spec.auc_uses_raw;
+  const int64_t cls = C == 2 ? 1 : k;
+  s.score.resize(static_cast<size_t>(n));
+  s.positive.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    s.score[i] = raw_scores ? (div == 1.0 ? raw[i * K] : raw[i * K] / div) : s.proba[i * C + cls];
+    s.positive[i] = spec.y_class[i] == cls;
   }
-  std::vector<double> per_class(static_cast<size_t>(C));
-  for (int64_t k = 0; k < C; ++k) {
-    for (int64_t i = 0; i < n; ++i) {
-      sc[i] = s.proba[i * C + k];
-      pos[i] = yc[i] == k;
-    }
-    per_class[k] = binary_roc_auc(sc.data(), pos.data(), w, n, s);
+  return raw_scores ? 1 : 0;
+}
+
+/// The classes whose ROC AUC a metric averages (binary: the positive class alone).
+inline int64_t roc_classes(const ScoringSpec& spec) { return spec.n_classes == 2 ? 1 : spec.n_classes; }
+
+/// roc_auc / roc_auc_ovr of the probabilities in s.proba (binary roc_auc: of the raw margin when
+/// spec.auc_uses_raw); with `delta`, the ROC orders are the baseline's with the changed rows moved.
+inline double roc_auc(const ScoringSpec& spec, Metric metric, const double* raw, int64_t n, int64_t K,
+                      ScoreScratch& s, const ChangedRows* delta) {
+  const double* w = spec.sample_weight;
+  const int64_t classes = roc_classes(spec);
+  std::vector<double> per_class(static_cast<size_t>(classes));
+  for (int64_t k = 0; k < classes; ++k) {
+    const int slot = roc_scores(spec, metric, raw, n, K, k, s);
+    if (delta)
+      roc_order_changed(s.score.data(), w, delta->changed, n, delta->base.roc_orders[slot][k], s.order, s.moved);
+    else
+      roc_order(s.score.data(), w, n, s.order);
+    per_class[k] = binary_roc_auc(s.score.data(), s.positive.data(), w, s.order, s);
   }
-  return np_sum(per_class.data(), C) / static_cast<double>(C);
+  return classes == 1 ? per_class[0] : np_sum(per_class.data(), classes) / static_cast<double>(classes);
 }
 
 /// One classification metric of the probabilities in s.proba and the labels in s.label.
 inline double classification_score(const ScoringSpec& spec, Metric metric, const double* raw, int64_t n, int64_t K,
-                                   ScoreScratch& s) {
+                                   ScoreScratch& s, const ChangedRows* delta) {
   switch (metric) {
     case Metric::accuracy: {
       auto& t = s.terms;
@@ -447,10 +507,10 @@ inline double classification_score(const ScoringSpec& spec, Metric metric, const
     case Metric::balanced_accuracy:
       return balanced_accuracy(spec, n, s);
     case Metric::neg_log_loss:
-      return neg_log_loss(spec, n, s);
+      return neg_log_loss(spec, n, s, delta);
     case Metric::roc_auc:
     case Metric::roc_auc_ovr:
-      return roc_auc(spec, metric, raw, n, K, s);
+      return roc_auc(spec, metric, raw, n, K, s, delta);
     default:
       throw std::invalid_argument("metric " + name_of(kMetricNames, metric) + " needs a regressor");
   }
@@ -459,8 +519,11 @@ inline double classification_score(const ScoringSpec& spec, Metric metric, const
 }  // namespace detail
 
 /// Scores of the raw sums raw[n, K] (before `divisor`) for every metric of `spec`, written to out.
+/// With `delta` (classifiers), raw equals the baseline's except at delta's changed rows, and only
+/// those rows' probabilities, classes and terms are computed anew: the same scores, in O(changed)
+/// transcendental work.
 inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int64_t K, double* out,
-                      ScoreScratch& s) {
+                      ScoreScratch& s, const ChangedRows* delta = nullptr) {
   if (!spec.classifier) {
     detail::regression_predictions(spec, raw, n, K, s);
     for (size_t m = 0; m < spec.metrics.size(); ++m) out[m] = detail::regression_score(spec, spec.metrics[m], n, s);
@@ -468,16 +531,50 @@ inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int
   }
   // Classification: probabilities [n, C], predicted class, then the metrics.
   const int64_t C = spec.n_classes;
-  s.proba.resize(static_cast<size_t>(n * C));
-  s.label.resize(static_cast<size_t>(n));
+  if (delta) {
+    s.proba = delta->base.proba;
+    s.label = delta->base.label;
+  } else {
+    s.proba.resize(static_cast<size_t>(n * C));
+    s.label.resize(static_cast<size_t>(n));
+  }
   for (int64_t i = 0; i < n; ++i) {
+    if (delta && !delta->changed[i]) continue;
     double* pr = s.proba.data() + i * C;
     detail::class_probabilities(spec, raw + i * K, C, pr);
     s.label[i] = detail::predicted_class(spec, raw + i * K, pr, C, K);
   }
   s.terms.resize(static_cast<size_t>(n));
   for (size_t m = 0; m < spec.metrics.size(); ++m)
-    out[m] = detail::classification_score(spec, spec.metrics[m], raw, n, K, s);
+    out[m] = detail::classification_score(spec, spec.metrics[m], raw, n, K, s, delta);
+}
+
+/// What score_raw of the classifier's baseline raw sums raw[n, K] computes per row, kept for
+/// scorings of variants of it (ChangedRows). Empty for a regressor.
+inline BaselineScores baseline_scores(const ScoringSpec& spec, const double* raw, int64_t n, int64_t K) {
+  BaselineScores b;
+  if (!spec.classifier) return b;
+  ScoreScratch s;
+  std::vector<double> scores(spec.metrics.size());
+  score_raw(spec, raw, n, K, scores.data(), s);
+  b.proba = s.proba;
+  b.label = s.label;
+  for (const Metric metric : spec.metrics) {
+    if (metric == Metric::neg_log_loss && b.log_loss_terms.empty()) {
+      b.log_loss_terms.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i)
+        b.log_loss_terms[i] = detail::log_loss_term(spec, b.proba.data() + i * spec.n_classes, spec.y_class[i]);
+    }
+    if (metric != Metric::roc_auc && metric != Metric::roc_auc_ovr) continue;
+    for (int64_t k = 0; k < detail::roc_classes(spec); ++k) {
+      const int slot = detail::roc_scores(spec, metric, raw, n, K, k, s);
+      auto& orders = b.roc_orders[slot];
+      if (static_cast<int64_t>(orders.size()) > k) continue;  // another metric's, the same scores
+      orders.emplace_back();
+      detail::roc_order(s.score.data(), spec.sample_weight, n, orders.back());
+    }
+  }
+  return b;
 }
 
 }  // namespace xplain

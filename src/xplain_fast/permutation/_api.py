@@ -11,6 +11,7 @@ from sklearn.utils import Bunch, check_array
 
 from .._validation import check_n_jobs, feature_names_of
 from ._arguments import check_and_draw, resolve_groups
+from ._forest import forest_scorer_names, forest_setup
 from ._generic import generic_scores
 from ._native import UseGeneric, native_scores, native_setup
 from ._scorers import scorer_names
@@ -98,6 +99,19 @@ def permutation_importance(
     y, sample_weight, groups = draws.y, draws.sample_weight, draws.groups
     row_indices, perms = draws.row_indices, draws.perms
 
+    if _is_forest(estimator):
+        names, multi = forest_scorer_names(scoring)
+        try:
+            baseline, permuted = native_scores(
+                forest_setup(estimator, X, y, names), X, y, sample_weight, row_indices, perms, groups, threads
+            )
+        except UseGeneric:
+            raise ValueError(
+                "these targets cannot be scored (a class of the model is missing from y, or r2 of one row)"
+            ) from None
+        if not multi:
+            return _bunch(baseline[0], permuted[:, :, 0])
+        return {name: _bunch(baseline[m], permuted[:, :, m]) for m, name in enumerate(names)}
     names, multi = scorer_names(estimator, scoring)
     native = None if names is None else native_setup(estimator, X, y, names)
     if native is not None:
@@ -209,6 +223,12 @@ class PermutationImportance(BaseEstimator):
         self.feature_groups_ = [list(map(int, g)) for g in groups]
         self.feature_group_names_ = group_names
         return self
+
+
+def _is_forest(estimator: Any) -> bool:
+    from ..forest import Forest
+
+    return isinstance(estimator, Forest)
 
 
 def _bunch(baseline: float, permuted: np.ndarray) -> Bunch:

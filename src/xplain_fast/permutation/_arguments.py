@@ -116,8 +116,13 @@ def check_and_draw(estimator: Any, X: Any, n_samples: int, n_features: int, y: A
     sklearn.inspection.permutation_importance does: one seed, then for every column a fresh
     RandomState(seed) that first subsamples rows, then shuffles an index array in place."""
     n_repeats = check_n_repeats(n_repeats)
-    check_fitted(estimator)
-    expected = getattr(estimator, "n_features_in_", None)
+    from ..forest import Forest
+
+    if isinstance(estimator, Forest):
+        expected = estimator.n_features
+    else:
+        check_fitted(estimator)
+        expected = getattr(estimator, "n_features_in_", None)
     if expected is not None and int(expected) != n_features:
         raise ValueError(f"X has {n_features} features, but {type(estimator).__name__} was fitted with {expected}")
     y = check_y(y, n_samples)

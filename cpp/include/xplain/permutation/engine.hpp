@@ -82,6 +82,9 @@ struct PermutationContext : RowRouter<Real> {
   std::vector<double> base_raw;    ///< [n, K] baseline raw sums, trees in order
   std::vector<int32_t> tree_leaf;  ///< [T, n] baseline leaf of each tree and row, if it fits a table budget
   double tie_bound = 0.0;          ///< bound on |delta update - tree-order sum| of a raw output
+  BaselineScores base_scoring;     ///< the baseline's per-row scoring terms (classifiers)
+  /// [K][n]: rows by ascending baseline raw output k, where ROC ranks need near-tie checks
+  std::vector<std::vector<int32_t>> raw_order;
 };
 
 /// Scratch of one unit of work (nothing is shared between threads).
@@ -215,21 +218,33 @@ inline void rows_near_class_ties(const double* raw, const uint8_t* changed, int6
 
 /// Marks in redo the changed rows whose ROC rank could depend on the last bits: rows whose exact
 /// raw output k is equal are within 2B of each other in output k (the ROC score of class k is a
-/// function of it), so in every run of such near neighbours holding a changed row, the changed ones.
-inline void rows_near_rank_ties(const double* raw, const uint8_t* changed, int64_t n, int64_t K, double B,
+/// function of it), so the changed rows with another row within 2B. The unchanged rows hold their
+/// baseline values, found in `raw_order` (rows by ascending baseline output k) by binary search;
+/// the changed rows are compared among themselves sorted. O(c log n) for c changed rows.
+inline void rows_near_rank_ties(const double* raw, const double* base_raw, const uint8_t* changed, int64_t n, int64_t K,
+                                double B, const std::vector<std::vector<int32_t>>& raw_order,
                                 std::vector<uint8_t>& redo) {
-  std::vector<int32_t> order(static_cast<size_t>(n));
+  std::vector<int32_t> moved;
+  for (int64_t i = 0; i < n; ++i)
+    if (changed[i]) moved.push_back(static_cast<int32_t>(i));
+  const double reach = 2.0 * B;
   for (int64_t k = 0; k < K; ++k) {
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return raw[a * K + k] < raw[b * K + k]; });
-    for (int64_t a = 0; a < n;) {
-      int64_t b = a + 1;
-      while (b < n && raw[order[b] * K + k] - raw[order[b - 1] * K + k] <= 2.0 * B) ++b;
-      if (b - a > 1)
-        for (int64_t q = a; q < b; ++q)
-          if (changed[order[q]]) redo[order[q]] = 1;
-      a = b;
+    const std::vector<int32_t>& order = raw_order[k];
+    auto base_of = [&](int32_t r) { return base_raw[r * K + k]; };
+    for (const int32_t c : moved) {
+      const double x = raw[c * K + k];
+      // the nearest unchanged rows above and below x (changed rows' baseline values are stale)
+      const auto at = std::lower_bound(order.begin(), order.end(), x, [&](int32_t r, double v) { return base_of(r) < v; });
+      bool near = false;
+      for (auto up = at; !near && up != order.end() && base_of(*up) - x <= reach; ++up) near = !changed[*up];
+      for (auto down = at; !near && down != order.begin() && x - base_of(*(down - 1)) <= reach; --down)
+        near = !changed[*(down - 1)];
+      if (near) redo[c] = 1;
     }
+    std::vector<int32_t> sorted = moved;
+    std::sort(sorted.begin(), sorted.end(), [&](int32_t a, int32_t b) { return raw[a * K + k] < raw[b * K + k]; });
+    for (size_t q = 1; q < sorted.size(); ++q)
+      if (raw[sorted[q] * K + k] - raw[sorted[q - 1] * K + k] <= reach) redo[sorted[q]] = redo[sorted[q - 1]] = 1;
   }
 }
 
@@ -246,7 +261,7 @@ void rows_near_ties(const PermutationContext<Real>& ctx, const ScoringSpec& spec
     rank_ties |= m == Metric::roc_auc || m == Metric::roc_auc_ovr;
   }
   if (class_ties) rows_near_class_ties(raw, changed, n, K, ctx.tie_bound, redo);
-  if (rank_ties) rows_near_rank_ties(raw, changed, n, K, ctx.tie_bound, redo);
+  if (rank_ties) rows_near_rank_ties(raw, ctx.base_raw.data(), changed, n, K, ctx.tie_bound, ctx.raw_order, redo);
 }
 
 /// Re-sums the raw sums of the rows marked in redo over all trees in tree order (as the library
@@ -290,7 +305,8 @@ void score_repeat(const PermutationContext<Real>& ctx, const ScoringSpec& spec, 
     resum_in_tree_order(ctx, g, rep, redo, raw);
   }
   ScoreScratch scratch;
-  score_raw(spec, raw, n, K, scores, scratch);
+  const ChangedRows delta{ctx.base_scoring, changed};
+  score_raw(spec, raw, n, K, scores, scratch, spec.classifier ? &delta : nullptr);
 }
 
 }  // namespace detail

@@ -266,6 +266,18 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
     score_raw(spec, ctx.base_raw.data(), n, K, base_scores.data(), scratch);
   }
   if (baseline_out) std::copy(base_scores.begin(), base_scores.end(), baseline_out);
+  ctx.base_scoring = baseline_scores(spec, ctx.base_raw.data(), n, K);
+  if (spec.exact_order() && std::any_of(spec.metrics.begin(), spec.metrics.end(), [](Metric m) {
+        return m == Metric::roc_auc || m == Metric::roc_auc_ovr;
+      })) {
+    ctx.raw_order.assign(static_cast<size_t>(K), std::vector<int32_t>(static_cast<size_t>(n)));
+    for (int64_t k = 0; k < K; ++k) {
+      auto& order = ctx.raw_order[k];
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(),
+                [&](int32_t a, int32_t b) { return ctx.base_raw[a * K + k] < ctx.base_raw[b * K + k]; });
+    }
+  }
   const UnitPlan plan = plan_units(n, K, in.n_repeats, in.n_groups, task_memory_bytes);
   const UnitWork<Real> work{ctx, spec, base_scores, plan, out};
   run_units(work, tree_chunks(f, n, static_cast<int64_t>(sizeof(LaneNode<Real>))), n_jobs, interrupted);
