@@ -217,7 +217,7 @@ def test_avx2_walk_gives_the_portable_bits(kind, request):
     wide = explainer.shap_values(X), explainer.shap_interaction_values(X[:40])
     request.getfixturevalue("portable_walks")
     portable = explainer.shap_values(X), explainer.shap_interaction_values(X[:40])
-    for a, b in zip(wide, portable):
+    for a, b in zip(wide, portable, strict=True):
         assert np.array_equal(a, b)
 
 

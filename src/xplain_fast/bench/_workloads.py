@@ -373,8 +373,9 @@ def _permutation(spec: dict) -> Callable[[Sequence[int], dict[str, str]], Prepar
 
         import xplain_fast as xf
 
-        if spec["model"] == "xgboost" and (reason := _installed("xgboost")):
-            return Prepared([], {"xgboost workload": reason})
+        library = {"xgboost": "xgboost", "xgboost_classifier": "xgboost", "lightgbm_classifier": "lightgbm"}
+        if spec["model"] in library and (reason := _installed(library[spec["model"]])):
+            return Prepared([], {f"{library[spec['model']]} workload": reason})
         X, y, model = _permutation_model(spec)
         rows, labels = X[spec["n_train"]:], y[spec["n_train"]:]
         args = dict(scoring=spec["scoring"], n_repeats=spec["n_repeats"], random_state=0)
@@ -409,6 +410,8 @@ def _permutation_model(spec: dict) -> tuple[np.ndarray, np.ndarray, Any]:
             return model.set_params(n_jobs=None)  # scikit-learn then predicts as a default model does
 
         return X, y, cached_model(spec["key"], [], train)
+    if spec["model"] in ("xgboost_classifier", "lightgbm_classifier"):
+        return _permutation_classifier(spec, n)
     import xgboost
 
     rng = np.random.default_rng(0)
@@ -420,6 +423,25 @@ def _permutation_model(spec: dict) -> tuple[np.ndarray, np.ndarray, Any]:
     return X, y, cached_model(spec["key"], ["xgboost"], lambda: xgboost.XGBRegressor(
         feature_weights=weights, n_estimators=spec["n_trees"], max_depth=spec["depth"], learning_rate=0.1,
         colsample_bytree=spec["colsample"], random_state=0, n_jobs=2).fit(X[:spec["n_train"]], y[:spec["n_train"]]))
+
+
+def _permutation_classifier(spec: dict, n: int) -> tuple[np.ndarray, np.ndarray, Any]:
+    """A binary classifier of a logistic model in 10 of the features, trained with column sampling:
+    the other features appear in few splits (sparse use)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, spec["n_features"])).astype(np.float32).astype(np.float64)
+    y = (X[:, :10] @ rng.normal(size=10) + rng.logistic(size=n) > 0).astype(int)
+    train = X[:spec["n_train"]], y[:spec["n_train"]]
+    common = dict(n_estimators=spec["n_trees"], max_depth=spec["depth"], learning_rate=0.1,
+                  colsample_bytree=spec["colsample"], random_state=0, n_jobs=2)
+    if spec["model"] == "xgboost_classifier":
+        import xgboost
+
+        return X, y, cached_model(spec["key"], ["xgboost"], lambda: xgboost.XGBClassifier(**common).fit(*train))
+    import lightgbm
+
+    return X, y, cached_model(spec["key"], ["lightgbm"], lambda: lightgbm.LGBMClassifier(
+        num_leaves=2 ** spec["depth"] - 1, verbose=-1, **common).fit(*train))
 
 
 # -- gradient saliency ----------------------------------------------------------------------------------------
@@ -674,6 +696,15 @@ def suite(name: str) -> list[Workload]:
             _workload("permutation", _permutation, "XGBRegressor, 300 trees depth 6, 5,000 x 200 (10 informative), "
                       "r2, 5 repeats", name="xgboost", model="xgboost", n_train=20_000, n_rows=5000, n_features=200,
                       n_trees=300, depth=6, colsample=0.05, scoring="r2", n_repeats=5, tolerance=1e-6),
+            *(_workload("permutation", _permutation, f"XGBClassifier, 200 trees depth 4, 8,000 x 200 (10 informative, "
+                        f"colsample 0.3), {scoring}, 5 repeats", name=f"xgboost-classifier-{scoring}",
+                        model="xgboost_classifier", n_train=8000, n_rows=8000, n_features=200, n_trees=200, depth=4,
+                        colsample=0.3, scoring=scoring, n_repeats=5, tolerance=1e-6)
+              for scoring in ("accuracy", "neg_log_loss", "roc_auc")),
+            _workload("permutation", _permutation, "LGBMClassifier, 100 trees depth 6, 5,000 x 100 (10 informative, "
+                      "colsample 0.3), roc_auc, 5 repeats", name="lightgbm-classifier-roc_auc",
+                      model="lightgbm_classifier", n_train=10_000, n_rows=5000, n_features=100, n_trees=100, depth=6,
+                      colsample=0.3, scoring="roc_auc", n_repeats=5, tolerance=1e-12),
             _workload("saliency", _saliency, "tanh MLP 50-64-64-32-1, 10,000 rows, 64 Gauss-Legendre steps",
                       name="mlp", n_features=50, hidden=(64, 64, 32), n_rows=10_000, n_steps=64),
             _workload("dask", _dask_scaling, "RandomForestRegressor 50 trees depth 6, 2,000,000 x 20 rows in 40 "

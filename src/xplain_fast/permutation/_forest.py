@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .._validation import feature_names_of
-from ._native import _REGRESSION_METRICS, NATIVE_METRICS, _classifier_link, _core
+from ._native import _REGRESSION_METRICS, NATIVE_METRICS, _classifier_link
 
 
 def forest_scorer_names(scoring: Any) -> tuple[list[str], bool]:
