@@ -25,16 +25,16 @@ inline void predict_raw(const ForestView& forest, const double* X, int64_t n_row
       n_chunks, resolve_threads(n_jobs, n_chunks),
       [&](int64_t chunk) {
         const int64_t r0 = chunk * kRowChunk, r1 = std::min(n_rows, r0 + kRowChunk);
-        for (int64_t r = r0; r < r1; ++r) {
-          const double* x = X + r * M;
-          double* o = out + r * K;
-          for (int64_t k = 0; k < K; ++k) o[k] = forest.base_value[k];
-          for (int64_t t = 0; t < forest.n_trees; ++t) {
-            const double* v = value + forest.leaf_of(t, x) * W;
-            double* ot = o + forest.tree_output[t];
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t k = 0; k < K; ++k) out[r * K + k] = forest.base_value[k];
+        // trees outer: a tree's nodes stay in cache across the chunk's rows (rows outer would
+        // stream the whole forest once per row); each row still adds its trees in index order
+        for (int64_t t = 0; t < forest.n_trees; ++t)
+          for (int64_t r = r0; r < r1; ++r) {
+            const double* v = value + forest.leaf_of(t, X + r * M) * W;
+            double* ot = out + r * K + forest.tree_output[t];
             for (int64_t w = 0; w < W; ++w) ot[w] += v[w];
           }
-        }
       },
       interrupted);
 }
