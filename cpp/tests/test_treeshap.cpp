@@ -1,7 +1,8 @@
 // treeshap.hpp, interactions.hpp, row_blocks.hpp: path-dependent SHAP values and interaction
 // values against brute-force enumeration of every coalition, on random trees with NaNs, several
-// outputs and repeated features along paths; n_jobs invariance; additivity.
+// outputs and repeated features along paths; n_jobs invariance; the AVX2 walk's bits; additivity.
 #include <cstring>
+#include <tuple>
 
 #include "support.hpp"
 #include "xplain/interactions.hpp"
@@ -74,6 +75,33 @@ static void results_do_not_depend_on_threads_or_subsets() {
   xplain::path_shap_values(f, tables, X.data(), 0, a.data(), 2);  // no rows: nothing to do
 }
 
+// The AVX2 clone of the walk (simd.hpp) against the portable walk, bit for bit, for SHAP values and
+// interactions, with few (compiled) and many (run-time) quadrature points; on a CPU without AVX2
+// both calls run the portable walk.
+static void avx2_walk_gives_the_portable_bits() {
+  for (const auto& [seed, depth, M] : {std::tuple<uint64_t, int, int64_t>{31, 6, 8}, {32, 20, 24}}) {
+    const test::OwnedForest owned = test::random_forest(seed, 8, depth, M, 2);
+    const xplain::ForestView f = owned.view();
+    const int64_t n = 150;
+    const std::vector<double> X = test::random_rows(seed + 1, n, M);
+    const xplain::PathShapTables tables = xplain::build_path_shap_tables(f);
+    std::vector<int32_t> all(static_cast<size_t>(M));
+    for (int64_t i = 0; i < M; ++i) all[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    std::vector<double> phi[2], inter[2];
+    for (const xplain::SimdLevel level : {xplain::SimdLevel::avx2, xplain::SimdLevel::portable}) {
+      xplain::set_simd_limit(level);
+      const int i = level == xplain::SimdLevel::portable;
+      phi[i].resize(static_cast<size_t>(n * M * 2));
+      inter[i].resize(static_cast<size_t>(40 * M * M * 2));
+      xplain::path_shap_values(f, tables, X.data(), n, phi[i].data(), 2);
+      xplain::path_interaction_values(f, tables, X.data(), 40, all.data(), M, inter[i].data(), 2);
+    }
+    xplain::set_simd_limit(xplain::SimdLevel::avx2);
+    CHECK(std::memcmp(phi[0].data(), phi[1].data(), phi[0].size() * sizeof(double)) == 0);
+    CHECK(std::memcmp(inter[0].data(), inter[1].data(), inter[0].size() * sizeof(double)) == 0);
+  }
+}
+
 static void zero_cover_parent_gives_numbers() {
   // A parent whose children have no cover (e.g. a pruned or hand-made tree): weights split evenly.
   test::OwnedForest f;
@@ -100,6 +128,7 @@ int main() {
   shap_values_equal_brute_force(3, 6, 6, 5, 2);   // two outputs
   shap_values_equal_brute_force(4, 3, 8, 3, 1);   // deep, few features: many repeats
   results_do_not_depend_on_threads_or_subsets();
+  avx2_walk_gives_the_portable_bits();
   zero_cover_parent_gives_numbers();
   return test::finish("test_treeshap");
 }

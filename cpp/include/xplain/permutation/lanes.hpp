@@ -16,38 +16,13 @@
 #endif
 
 #include "../forest.hpp"
+#include "../lane_walk.hpp"
 #include "../parallel.hpp"
 #include "../predict.hpp"
 #include "tree_rows.hpp"
 
 namespace xplain {
 namespace detail {
-
-/// A node for the branch-free walk, its threshold in the type of the prepared rows (for float
-/// rows rounded so that comparing floats decides exactly as comparing with the double threshold).
-/// A leaf's children are itself. NaN rules are kept apart (LaneNaN), read only when rows hold NaN.
-template <typename Real>
-struct LaneNode {
-  Real threshold;
-  int32_t child[2];  ///< [left, right]
-  int32_t feature;
-};
-
-/// NaN rule of a lane node: bit kLaneNaNLeft = NaN goes left (kNaNDefault with default_left),
-/// bit kLaneNaNZero = NaN is compared as 0 (kNaNAsZero).
-enum LaneNaN : uint8_t { kLaneNaNLeft = 1, kLaneNaNZero = 2 };
-
-/// The child that prepared value x goes to (itself for a leaf), without branches.
-template <bool MaybeNaN, typename Real>
-inline int32_t lane_next(const LaneNode<Real>& nd, uint8_t nan_rule, Real x, bool strict) {
-  if (!MaybeNaN) return nd.child[(strict ? x < nd.threshold : x <= nd.threshold) ? 0 : 1];
-  const bool nan = x != x;
-  const Real xc = nan && (nan_rule & kLaneNaNZero) ? Real(0) : x;
-  const bool left = (strict ? xc < nd.threshold : xc <= nd.threshold) | (nan & ((nan_rule & kLaneNaNLeft) != 0));
-  return nd.child[left ? 0 : 1];
-}
-
-constexpr int kLanes = 16;  ///< rows walked side by side so that their loads overlap
 
 /// The forest and the evaluated rows, ready for routing. Real: how the prepared rows are stored
 /// (float when the library compares float32 values: half the cache).
@@ -56,41 +31,14 @@ struct RowRouter {
   explicit RowRouter(const ForestView& forest) : f(forest) {}
 
   const ForestView& f;
-  std::vector<LaneNode<Real>> lane_nodes;  ///< empty if a node needs goes_left (categorical, zero-as-missing)
-  std::vector<uint8_t> lane_nan;           ///< LaneNaN bits per node
-  /// Per node, the most steps from it to a leaf: a block of lanes needs exactly the most of its
-  /// start nodes' heights, with no extra step to find out that every lane has arrived.
-  std::vector<int32_t> lane_height;
+  LaneForest<Real> lanes;        ///< lanes.nodes empty: a node needs goes_left (the forest's own walk)
   bool rows_have_nan = false;    ///< does any evaluated (hence any donor) row hold NaN
   std::vector<Real> XP;          ///< prepared rows [n, M] (the values the library compares)
   std::vector<Real> XT;          ///< the same, column-major [M, n]
   std::vector<uint8_t> no_group; ///< [M] zeros: a walk that takes every column from the row itself
 
   /// Fills the lane nodes, if every split allows them (numeric, NaN -> default or NaN -> 0).
-  void build_lanes() {
-    bool lanes_apply = true;
-    for (int64_t v = 0; v < f.n_nodes; ++v)
-      lanes_apply &= !(f.cat_offset && f.cat_offset[v] >= 0) && !(f.missing_rule && f.missing_rule[v] == kNaNOrZeroDefault);
-    if (!lanes_apply) return;
-    lane_nodes.resize(static_cast<size_t>(f.n_nodes));
-    lane_nan.resize(static_cast<size_t>(f.n_nodes));
-    for (int64_t v = 0; v < f.n_nodes; ++v) {
-      const int32_t self = static_cast<int32_t>(v);
-      const bool leaf = f.left[v] < 0;
-      Real threshold = 0;
-      if (!leaf && std::is_same<Real, float>::value)
-        threshold = static_cast<Real>(f.strict_less ? float_at_least(f.threshold[v]) : float_at_most(f.threshold[v]));
-      else if (!leaf)
-        threshold = static_cast<Real>(f.threshold[v]);
-      lane_nodes[v] = {threshold, {leaf ? self : f.left[v], leaf ? self : f.right[v]}, leaf ? 0 : f.feature[v]};
-      const uint8_t rule = f.missing_rule ? f.missing_rule[v] : static_cast<uint8_t>(kNaNDefault);
-      lane_nan[v] = static_cast<uint8_t>((rule == kNaNDefault && f.default_left[v] ? kLaneNaNLeft : 0) |
-                                         (rule == kNaNAsZero ? kLaneNaNZero : 0));
-    }
-    lane_height.assign(static_cast<size_t>(f.n_nodes), 0);
-    for (int64_t v = f.n_nodes - 1; v >= 0; --v)  // children come after their parents
-      if (f.left[v] >= 0) lane_height[v] = 1 + std::max(lane_height[f.left[v]], lane_height[f.right[v]]);
-  }
+  void build_lanes() { lanes.build(f); }
 
   /// Prepares the rows X[n, M] (row- and column-major) and notes whether any holds NaN.
   void prepare_rows(const double* X, int64_t n, int n_jobs, const std::function<bool()>& interrupted) {
@@ -119,39 +67,19 @@ struct RowRouter {
   /// Leaves of tree t for the rows [r0, r1) into leaf[r - r0].
   void baseline_leaves(int64_t t, int64_t r0, int64_t r1, int32_t* leaf) const {
     const int64_t M = f.n_features, root = f.tree_offset[t];
-    if (lane_nodes.empty()) {
+    if (lanes.nodes.empty()) {
       for (int64_t r = r0; r < r1; ++r) {
         const Real* x = XP.data() + r * M;
         leaf[r - r0] = static_cast<int32_t>(walk(root, x, x, no_group.data()));
       }
       return;
     }
-    if (rows_have_nan)
-      baseline_lanes<true>(root, r0, r1, leaf);
-    else
-      baseline_lanes<false>(root, r0, r1, leaf);
-  }
-
-  template <bool MaybeNaN>
-  void baseline_lanes(int64_t root, int64_t r0, int64_t r1, int32_t* leaf) const {
-    const int64_t M = f.n_features;
-    const LaneNode<Real>* ln = lane_nodes.data();
-    const bool strict = f.strict_less;
+    const Real* rows[kLanes];
     for (int64_t b = r0; b < r1; b += kLanes) {
-      const int cnt = static_cast<int>(std::min<int64_t>(kLanes, r1 - b));
-      int32_t node[kLanes];
-      const Real* x[kLanes];
-      for (int k = 0; k < kLanes; ++k) {
-        node[k] = static_cast<int32_t>(root);
-        x[k] = XP.data() + (b + (k < cnt ? k : 0)) * M;
-      }
-      for (int32_t step = 0; step < lane_height[root]; ++step) {
-        for (int k = 0; k < kLanes; ++k) {
-          const LaneNode<Real>& nd = ln[node[k]];
-          node[k] = lane_next<MaybeNaN>(nd, MaybeNaN ? lane_nan[node[k]] : 0, x[k][nd.feature], strict);
-        }
-      }
-      for (int k = 0; k < cnt; ++k) leaf[b - r0 + k] = node[k];
+      const int count = static_cast<int>(std::min<int64_t>(kLanes, r1 - b));
+      for (int k = 0; k < count; ++k) rows[k] = XP.data() + (b + k) * M;
+      if (rows_have_nan) lanes.template leaves<true>(root, rows, count, f.strict_less, leaf + (b - r0));
+      else lanes.template leaves<false>(root, rows, count, f.strict_less, leaf + (b - r0));
     }
   }
 
@@ -206,7 +134,7 @@ static_assert(sizeof(Pending) == 8, "the AVX-512 scan stores a Pending as one 64
 template <bool Single, bool MaybeNaN, typename Real>
 void reroute_lanes(const RowRouter<Real>& ctx, const Pending* pending, int64_t P, const Donors<Real>& donors,
                    int64_t j, const uint8_t* in_group, const LeafChanges& changes) {
-  const LaneNode<Real>* ln = ctx.lane_nodes.data();
+  const LaneNode<Real>* ln = ctx.lanes.nodes.data();
   const bool strict = ctx.f.strict_less;
   const int64_t M = ctx.f.n_features;
   const Real* xp = ctx.XP.data();
@@ -225,7 +153,7 @@ void reroute_lanes(const RowRouter<Real>& ctx, const Pending* pending, int64_t P
       xo[k] = xp + static_cast<int64_t>(p.row) * M;
       if (Single) u[k] = donors.donor_value[p.row];
       else xd[k] = xp + donors.perm[p.row] * M;
-      steps = std::max(steps, ctx.lane_height[p.node]);
+      steps = std::max(steps, ctx.lanes.height[p.node]);
     }
     for (int32_t step = 0; step < steps; ++step) {
       for (int k = 0; k < kLanes; ++k) {
@@ -234,7 +162,7 @@ void reroute_lanes(const RowRouter<Real>& ctx, const Pending* pending, int64_t P
         // donor's value is the lane's constant, so only the own row is read.
         const Real* src = Single ? (nd.feature == j ? &u[k] : xo[k] + nd.feature)
                                  : (in_group[nd.feature] != 0 ? xd[k] : xo[k]) + nd.feature;
-        node[k] = lane_next<MaybeNaN>(nd, MaybeNaN ? ctx.lane_nan[node[k]] : 0, *src, strict);
+        node[k] = lane_next<MaybeNaN>(nd, MaybeNaN ? ctx.lanes.nan[node[k]] : 0, *src, strict);
       }
     }
     for (int k = 0; k < cnt; ++k) changes.apply(row[k], node[k]);
@@ -247,7 +175,7 @@ template <typename Real>
 void reroute(const RowRouter<Real>& ctx, const Pending* pending, int64_t P, const Donors<Real>& donors,
              int64_t single_column, const uint8_t* in_group, const LeafChanges& changes) {
   const int64_t j = single_column;
-  if (ctx.lane_nodes.empty()) {
+  if (ctx.lanes.nodes.empty()) {
     const int64_t M = ctx.f.n_features;
     for (int64_t i = 0; i < P; ++i) {
       const Real* xo = ctx.XP.data() + static_cast<int64_t>(pending[i].row) * M;

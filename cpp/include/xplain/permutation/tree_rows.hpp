@@ -10,22 +10,10 @@
 #include <vector>
 
 #include "../forest.hpp"
+#include "../lane_walk.hpp"
 
 namespace xplain {
 namespace detail {
-
-/// The smallest float >= x.
-inline float float_at_least(double x) {
-  float v = static_cast<float>(x);
-  if (static_cast<double>(v) < x) v = std::nextafter(v, std::numeric_limits<float>::infinity());
-  return v;
-}
-/// The largest float <= x.
-inline float float_at_most(double x) {
-  float v = static_cast<float>(x);
-  if (static_cast<double>(v) > x) v = std::nextafter(v, -std::numeric_limits<float>::infinity());
-  return v;
-}
 
 /// A leaf whose root path tests a feature: the first node of the path that tests it (`top`), and
 /// an interval of values that surely keep the path, (lo, hi] for "<=" splits and [lo, hi) for "<",
