@@ -106,8 +106,17 @@ class TableReader:
             yield from self._parquet_chunks([str(c) for c in columns])
         else:
             positions = [int(c) for c in columns]
-            for start in range(0, self._array.shape[0], self.chunk_rows):
-                block = self._array[start:start + self.chunk_rows][:, positions]
+            array = self._array
+            for start in range(0, array.shape[0], self.chunk_rows):
+                if array.flags.c_contiguous:
+                    # read, not mapped: pages of a mapping stay resident after use, so a large file
+                    # would fill the process's memory as it streams through
+                    rows = min(self.chunk_rows, array.shape[0] - start)
+                    block = np.fromfile(self.path, dtype=array.dtype, count=rows * array.shape[1],
+                                        offset=array.offset + start * array.shape[1] * array.itemsize)
+                    block = block.reshape(rows, array.shape[1])[:, positions]
+                else:
+                    block = array[start:start + self.chunk_rows][:, positions]
                 yield _as_float_rows(block, self.path)
 
     def _csv_chunks(self, columns: list[str]) -> Iterator[np.ndarray]:
