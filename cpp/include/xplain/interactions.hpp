@@ -160,7 +160,7 @@ inline void path_interaction_values(const ForestView& forest, const PathShapTabl
       }
     }
   };
-  for_each_row_block(forest, tables, X, n_rows, n_jobs, interrupted, [&](int64_t r0, int64_t r1) {
+  for_each_row_block(forest, tables, X, n_rows, n_jobs, interrupted, false, [&](int64_t r0, int64_t r1) {
     Job job{forest, tables, subset_index, out, n_sub, r0, r1, {}};
     const size_t per_chunk = static_cast<size_t>((r1 - r0) * M * K);
     job.chunk.phi.assign(per_chunk, 0.0);
