@@ -10,7 +10,7 @@ import numpy
 import numpy.typing
 import typing
 import typing_extensions
-__all__: list[str] = ['DEFAULT_MAX_TABLE_BYTES', 'DEFAULT_MAX_TABLE_K', 'DEFAULT_TABLE_RATIO', 'DEFAULT_TASK_MEMORY_BYTES', 'ForestHandle', 'ImportanceKind', 'InterventionalTables', 'Link', 'Metric', 'MissingRule', 'OutputTransform', 'PathShapTables', 'PredictRule', 'ScoringSpec', 'build_interventional_tables', 'build_path_shap_tables', 'forest_importance', 'forest_scores', 'interventional_interaction_values', 'interventional_shap_values', 'pair_shap_values', 'path_interaction_values', 'path_shap_values', 'permutation_scan_can_use_avx512', 'permutation_scores', 'predict_raw', 'ubjson_loads']
+__all__: list[str] = ['DEFAULT_MAX_TABLE_BYTES', 'DEFAULT_MAX_TABLE_K', 'DEFAULT_TABLE_RATIO', 'DEFAULT_TASK_MEMORY_BYTES', 'ForestHandle', 'ImportanceKind', 'InterventionalTables', 'Link', 'Metric', 'MissingRule', 'OutputTransform', 'PathShapTables', 'PredictRule', 'ScoringSpec', 'SimdLevel', 'build_interventional_tables', 'build_path_shap_tables', 'forest_importance', 'forest_scores', 'interventional_interaction_values', 'interventional_shap_values', 'pair_shap_values', 'path_interaction_values', 'path_shap_values', 'permutation_scan_can_use_avx512', 'permutation_scores', 'predict_raw', 'set_simd_limit', 'simd_level', 'ubjson_loads']
 class MissingRule:
     """
     How a node treats NaN and zeros: the codes of Forest.missing_rule (int(rule) is the stored byte).
@@ -119,6 +119,53 @@ class ImportanceKind:
         ...
     @typing.overload
     def __ne__(self, other: ImportanceKind) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class SimdLevel:
+    """
+    Instruction sets of the SHAP walks, narrowest first.
+    
+    Members:
+    
+      portable
+    
+      avx2
+    """
+    __members__: typing.ClassVar[dict[str, SimdLevel]]
+    avx2: typing.ClassVar[SimdLevel]
+    portable: typing.ClassVar[SimdLevel]
+    @typing.overload
+    def __eq__(self, other: SimdLevel) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: SimdLevel) -> bool:
         ...
     @typing.overload
     def __ne__(self, other: typing.Any) -> bool:
@@ -495,6 +542,14 @@ def permutation_scores(forest: ForestHandle, value: typing.Annotated[numpy.typin
 def predict_raw(forest: ForestHandle, X: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]], n_jobs: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
     """
     Raw output [n_rows, n_outputs] of the forest for float64 rows X.
+    """
+def set_simd_limit(level: SimdLevel) -> None:
+    """
+    Cap the instruction set later SHAP calls may use (portable: the baseline build only). Both give the same bits.
+    """
+def simd_level() -> SimdLevel:
+    """
+    The instruction set a SHAP call starting now uses.
     """
 def ubjson_loads(data: typing_extensions.Buffer) -> typing.Any:
     """
