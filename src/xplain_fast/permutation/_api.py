@@ -99,35 +99,10 @@ def permutation_importance(
     y, sample_weight, groups = draws.y, draws.sample_weight, draws.groups
     row_indices, perms = draws.row_indices, draws.perms
 
-    if _is_forest(estimator):
-        names, multi = forest_scorer_names(scoring)
-        try:
-            baseline, permuted = native_scores(
-                forest_setup(estimator, X, y, names), X, y, sample_weight, row_indices, perms, groups, threads
-            )
-        except UseGeneric:
-            raise ValueError(
-                "these targets cannot be scored (a class of the model is missing from y, or r2 of one row)"
-            ) from None
-        if not multi:
-            return _bunch(baseline[0], permuted[:, :, 0])
-        return {name: _bunch(baseline[m], permuted[:, :, m]) for m, name in enumerate(names)}
-    names, multi = scorer_names(estimator, scoring)
-    native = None if names is None else native_setup(estimator, X, y, names)
-    if native is not None:
-        try:
-            baseline, permuted = native_scores(
-                native, X, y, sample_weight, row_indices, perms, groups, threads
-            )
-            metric_names = list(scoring) if isinstance(scoring, Mapping) else names
-        except UseGeneric:
-            native = None
-    if native is None:
-        if scoring is None and names is not None:
-            scoring = names[0]  # the estimator's score is this scorer: batch its predictions
-        baseline, permuted, metric_names, multi = generic_scores(
-            estimator, X, y, sample_weight, scoring, row_indices, perms, groups, multi
-        )
+    scored = _forest_scores if _is_forest(estimator) else _estimator_scores
+    baseline, permuted, metric_names, multi = scored(
+        estimator, X, y, sample_weight, scoring, row_indices, perms, groups, threads
+    )
     if not multi:
         return _bunch(baseline[0], permuted[:, :, 0])
     return {name: _bunch(baseline[m], permuted[:, :, m]) for m, name in enumerate(metric_names)}
@@ -223,6 +198,37 @@ class PermutationImportance(BaseEstimator):
         self.feature_groups_ = [list(map(int, g)) for g in groups]
         self.feature_group_names_ = group_names
         return self
+
+
+def _forest_scores(forest: Any, X: Any, y: Any, sample_weight: Any, scoring: Any, row_indices: Any, perms: Any,
+                   groups: list, threads: int) -> tuple[np.ndarray, np.ndarray, list[str], bool]:
+    """(baseline, permuted, scorer names, several scorers?) of a Forest itself: native, scoring explicit."""
+    names, multi = forest_scorer_names(scoring)
+    try:
+        baseline, permuted = native_scores(forest_setup(forest, X, y, names), X, y, sample_weight, row_indices,
+                                           perms, groups, threads)
+    except UseGeneric:
+        raise ValueError(
+            "these targets cannot be scored (a class of the model is missing from y, or r2 of one row)"
+        ) from None
+    return baseline, permuted, names, multi
+
+
+def _estimator_scores(estimator: Any, X: Any, y: Any, sample_weight: Any, scoring: Any, row_indices: Any,
+                      perms: Any, groups: list, threads: int) -> tuple[np.ndarray, np.ndarray, list[str], bool]:
+    """(baseline, permuted, scorer names, several scorers?) of an estimator: native where its model
+    and scorers allow, else scikit-learn's scorers on its own predictions."""
+    names, multi = scorer_names(estimator, scoring)
+    native = None if names is None else native_setup(estimator, X, y, names)
+    if native is not None:
+        try:
+            baseline, permuted = native_scores(native, X, y, sample_weight, row_indices, perms, groups, threads)
+            return baseline, permuted, (list(scoring) if isinstance(scoring, Mapping) else names), multi
+        except UseGeneric:
+            pass
+    if scoring is None and names is not None:
+        scoring = names[0]  # the estimator's score is this scorer: batch its predictions
+    return generic_scores(estimator, X, y, sample_weight, scoring, row_indices, perms, groups, multi)
 
 
 def _is_forest(estimator: Any) -> bool:

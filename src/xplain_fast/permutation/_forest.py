@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _core
 from .._validation import feature_names_of
-from ._native import _REGRESSION_METRICS, NATIVE_METRICS, _classifier_link
+from ._native import _REGRESSION_METRICS, NATIVE_METRICS, classifier_link, classifier_setup, regression_setup
 
 
 def forest_scorer_names(scoring: Any) -> tuple[list[str], bool]:
@@ -44,27 +44,18 @@ def forest_setup(forest: Any, X: Any, y: Any, names: list[str]) -> dict:
     if any(regression) and not all(regression):
         raise ValueError(f"scoring mixes regression and classification scorers: {names}")
     y_arr = np.asarray(y)
-    setup = {
-        "forest": forest,
-        "value": forest.value if forest.summed_value is None else forest.summed_value,
-        "divisor": forest.divisor,
-        "metrics": [NATIVE_METRICS[n] for n in names],
-        "names": names,
-    }
     if all(regression):
         if forest.n_outputs != 1 or forest.link not in ("identity", "exp"):
             raise ValueError(f"regression scorers need a Forest with one output and the identity or exp link; this one "
                              f"has {forest.n_outputs} outputs and the {forest.link} link")
         if y_arr.dtype.kind not in "biuf":
             raise ValueError(f"regression scorers need numeric y, got dtype {y_arr.dtype}")
-        setup.update(classifier=False, link=_core.Link.exp if forest.link == "exp" else _core.Link.identity,
-                     predict_rule=_core.PredictRule.argmax, auc_uses_raw=False, classes=None)
-        return setup
+        return regression_setup(forest, names)
     if forest.class_rule is None:
         raise ValueError("this Forest has no class_rule (it was not loaded from a classifier), so its class "
                          "predictions are unknown; use regression scorers or load it from the classifier")
     classes = np.unique(y_arr)
-    link = _classifier_link(forest, classes)
+    link = classifier_link(forest, classes)
     if link is None:
         raise ValueError(f"y has {len(classes)} classes, but this Forest's outputs ({forest.n_outputs}, "
                          f"{forest.link} link) do not score that many; y must hold every class of the model")
@@ -72,6 +63,4 @@ def forest_setup(forest: Any, X: Any, y: Any, names: list[str]) -> dict:
         raise ValueError("'roc_auc' needs two classes; use 'roc_auc_ovr' for more")
     # A logistic Forest ranks by its raw margin (a classifier's decision_function), as its
     # probabilities would, without their saturation ties.
-    setup.update(classifier=True, link=link, predict_rule=_core.PredictRule.__members__[forest.class_rule],
-                 classes=classes, auc_uses_raw=link == _core.Link.logistic)
-    return setup
+    return classifier_setup(forest, names, link, classes, auc_uses_raw=link == _core.Link.logistic)

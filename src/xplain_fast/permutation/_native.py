@@ -43,14 +43,6 @@ def native_setup(estimator: Any, X: Any, y: Any, names: list[str]) -> dict | Non
     x_names = feature_names_of(X)
     if x_names is not None and forest.feature_names is not None and x_names != forest.feature_names:
         return None
-    setup = {
-        "forest": forest,
-        # scikit-learn and LightGBM sum an averaged ensemble's trees and divide once: do the same
-        "value": forest.value if forest.summed_value is None else forest.summed_value,
-        "divisor": forest.divisor,
-        "metrics": [NATIVE_METRICS[n] for n in names],
-        "names": list(names),
-    }
     y_arr = np.asarray(y)
     if y_arr.ndim != 1:
         return None
@@ -63,32 +55,46 @@ def native_setup(estimator: Any, X: Any, y: Any, names: list[str]) -> dict | Non
             or y_arr.dtype.kind not in "biuf"
         ):
             return None
-        setup.update(
-            classifier=False,
-            link=_core.Link.exp if forest.link == "exp" else _core.Link.identity,
-            predict_rule=_core.PredictRule.argmax,
-            auc_uses_raw=False,
-            classes=None,
-        )
-        return setup
+        return regression_setup(forest, names)
     if not is_classifier(estimator) or any(n in _REGRESSION_METRICS for n in names):
         return None
-    link = _classifier_link(forest, getattr(estimator, "classes_", None))
+    link = classifier_link(forest, getattr(estimator, "classes_", None))
     if link is None or not np.all(np.isin(y_arr, estimator.classes_)):
         return None
     if "roc_auc" in names and len(estimator.classes_) != 2:
         return None  # sklearn raises for multiclass targets with 'roc_auc'
-    setup.update(
-        classifier=True,
-        link=link,
-        predict_rule=_core.PredictRule.__members__[forest.class_rule],
-        classes=np.asarray(estimator.classes_),
-        auc_uses_raw=hasattr(estimator, "decision_function") and link == _core.Link.logistic,
-    )
-    return setup
+    return classifier_setup(forest, names, link, np.asarray(estimator.classes_),
+                            auc_uses_raw=hasattr(estimator, "decision_function") and link == _core.Link.logistic)
 
 
-def _classifier_link(forest: Any, classes: Any) -> _core.Link | None:
+def _forest_setup(forest: Any, names: list[str]) -> dict:
+    """What every native scoring of ``forest`` for the scorers ``names`` needs."""
+    return {
+        "forest": forest,
+        # scikit-learn and LightGBM sum an averaged ensemble's trees and divide once: do the same
+        "value": forest.value if forest.summed_value is None else forest.summed_value,
+        "divisor": forest.divisor,
+        "metrics": [NATIVE_METRICS[n] for n in names],
+        "names": list(names),
+    }
+
+
+def regression_setup(forest: Any, names: list[str]) -> dict:
+    """The native setup of a regressor's Forest (one output, identity or exp link)."""
+    return {**_forest_setup(forest, names), "classifier": False,
+            "link": _core.Link.exp if forest.link == "exp" else _core.Link.identity,
+            "predict_rule": _core.PredictRule.argmax, "auc_uses_raw": False, "classes": None}
+
+
+def classifier_setup(forest: Any, names: list[str], link: _core.Link, classes: np.ndarray, *,
+                     auc_uses_raw: bool) -> dict:
+    """The native setup of a classifier's Forest whose outputs become probabilities by ``link``."""
+    return {**_forest_setup(forest, names), "classifier": True, "link": link,
+            "predict_rule": _core.PredictRule.__members__[forest.class_rule], "classes": classes,
+            "auc_uses_raw": auc_uses_raw}
+
+
+def classifier_link(forest: Any, classes: Any) -> _core.Link | None:
     """How the outputs become class probabilities, or None when the native path cannot tell."""
     if forest.class_rule is None or classes is None or np.ndim(classes) != 1 or len(classes) < 2:
         return None
