@@ -466,6 +466,32 @@ def test_task_blocks_and_repeat_units_change_nothing(models, data, monkeypatch):
         np.testing.assert_array_equal(blocked[key].importances, whole[key].importances)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_many_changed_rows_score_like_scikit_learn(weighted):
+    # Thousands of rows change leaf per permutation: the scorings sort the changed rows by radix and
+    # merge them into the baseline's ROC order, and the near-tie checks walk the baseline values.
+    # The forests' probabilities tie a lot (few distinct leaf averages), the boosted ones hardly.
+    rng = np.random.default_rng(4)
+    n = 1500
+    X = rng.normal(size=(n, 6))
+    signal = X[:, 0] + 0.7 * X[:, 1] - 0.5 * X[:, 2] * X[:, 3] + 0.3 * rng.normal(size=n)
+    w = rng.uniform(0.2, 2.0, n) if weighted else None
+    if weighted:
+        w[::97] = 0.0  # rows without weight leave the ROC curve
+    cases = [
+        (RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0), (signal > 0).astype(int), BINARY_METRICS),
+        (GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0), (signal > 0).astype(int),
+         BINARY_METRICS),
+        (RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0), np.digitize(signal, [-0.5, 0.6]),
+         MULTICLASS_METRICS),
+    ]
+    for model, y, metrics in cases:
+        model.fit(X, y)
+        ours = xf.permutation_importance(model, X, y, scoring=metrics, n_repeats=3, random_state=0, sample_weight=w)
+        theirs = sk_permutation_importance(model, X, y, scoring=metrics, n_repeats=3, random_state=0, sample_weight=w)
+        _assert_same(ours, theirs)
+
+
 def test_categorical_splits_take_the_general_walk(data):
     X = data["X"].copy()
     X[:, 3] = np.random.default_rng(3).integers(0, 6, len(X))

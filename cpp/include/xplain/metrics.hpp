@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -159,23 +160,47 @@ inline double np_sum(const double* a, int64_t n) {
   return np_sum(a, n2) + np_sum(a + n2, n - n2);
 }
 
+/// One row on a ROC curve: `key` orders its score (ascending keys: descending scores, equal keys:
+/// equal scores), then the row and whether it is a positive.
+struct RocItem {
+  uint64_t key;
+  int32_t row;
+  uint8_t positive;
+};
+
 /// Scratch buffers of one scoring call (one per task: nothing is shared between threads).
 struct ScoreScratch {
   std::vector<double> pred, proba, terms, terms2, score, fps, tps;
   std::vector<int32_t> label;
-  std::vector<int64_t> order, moved;
+  std::vector<int64_t> order;
   std::vector<uint8_t> positive;
+  // scoring against a baseline (ChangedRows): the changed rows, their probabilities [c, C] and
+  // classes, their ROC items (sorted, with a buffer and histograms for the sort), and the
+  // baseline ROC items of the unchanged rows (indices)
+  std::vector<int64_t> changed_rows;
+  std::vector<double> changed_proba;
+  std::vector<int32_t> changed_label;
+  std::vector<RocItem> moved, moved_tmp;
+  std::vector<int32_t> kept;
+  std::vector<uint32_t> histogram;
 };
 
 /// What scoring a classifier's raw sums that equal a scored baseline's except at some rows can
 /// reuse (permutation importance scores thousands of such variants): the baseline's
 /// probabilities, classes, log-loss terms and ROC orders. Built by baseline_scores().
 struct BaselineScores {
+  /// The rows of one class's ROC curve as items in roc order, so that a merge reads them
+  /// sequentially.
+  struct RocOrder {
+    std::vector<RocItem> item;  ///< [rows in roc order]
+    bool both_classes = false;  ///< positive and negative rows are scored (else ROC AUC is NaN)
+  };
   std::vector<double> proba, log_loss_terms;  ///< [n, C], [n]
   std::vector<int32_t> label;                 ///< [n]
-  /// roc_order of each scored class, [0]: of probabilities, [1]: of raw margins (binary roc_auc
+  int64_t n_correct = 0;                      ///< rows whose label is their class
+  /// roc order of each scored class, [0]: of probabilities, [1]: of raw margins (binary roc_auc
   /// on the decision function)
-  std::vector<std::vector<int64_t>> roc_orders[2];
+  std::vector<RocOrder> roc_orders[2];
 };
 
 /// Raw sums that differ from `base`'s only at the rows marked in `changed`.
@@ -205,26 +230,6 @@ inline void roc_order(const double* score, const double* w, int64_t n, std::vect
   for (int64_t i = 0; i < n; ++i)
     if (!w || w[i] != 0.0) order.push_back(i);
   std::sort(order.begin(), order.end(), [score](int64_t a, int64_t b) { return roc_before(score, a, b); });
-}
-
-/// roc_order of scores that equal those `base` was ordered by except at the rows marked in
-/// `changed`: the unchanged rows keep their order, and the changed ones, sorted, are merged in.
-/// O(n + c log c) for c changed rows instead of a sort of all n.
-inline void roc_order_changed(const double* score, const double* w, const uint8_t* changed, int64_t n,
-                              const std::vector<int64_t>& base, std::vector<int64_t>& order,
-                              std::vector<int64_t>& moved) {
-  moved.clear();
-  for (int64_t i = 0; i < n; ++i)
-    if (changed[i] && (!w || w[i] != 0.0)) moved.push_back(i);
-  std::sort(moved.begin(), moved.end(), [score](int64_t a, int64_t b) { return roc_before(score, a, b); });
-  order.clear();
-  size_t q = 0;
-  for (const int64_t i : base) {
-    if (changed[i]) continue;
-    while (q < moved.size() && roc_before(score, moved[q], i)) order.push_back(moved[q++]);
-    order.push_back(i);
-  }
-  order.insert(order.end(), moved.begin() + static_cast<std::ptrdiff_t>(q), moved.end());
 }
 
 /// roc_curve's points (fps, tps) before drop_intermediate, with the prepended (0, 0): the
@@ -271,11 +276,11 @@ inline void drop_intermediate(ScoreScratch& s) {
   for (int64_t j = 2; j < P; ++j) {
     const double d2f = (fps[j + 1] - fps[j]) - (fps[j] - fps[j - 1]);
     const double d2t = (tps[j + 1] - tps[j]) - (tps[j] - tps[j - 1]);
-    if (d2f != 0.0 || d2t != 0.0) {
-      fps[out] = fps[j];
-      tps[out] = tps[j];
-      ++out;
-    }
+    // written always and kept by advancing, without a branch: whether the slope changes is a coin
+    // toss (index out <= j, and j - 1 is not read again once j has been)
+    fps[out] = fps[j];
+    tps[out] = tps[j];
+    out += (d2f != 0.0) | (d2t != 0.0);
   }
   fps[out] = fps[P];
   tps[out] = tps[P];
@@ -283,11 +288,9 @@ inline void drop_intermediate(ScoreScratch& s) {
   tps.resize(static_cast<size_t>(out + 1));
 }
 
-/// sklearn's binary ROC AUC (roc_curve with drop_intermediate, then the trapezoid rule) of the
-/// rows in roc order. positive[i] in {0,1}; returns NaN when a class is missing (sklearn warns and returns NaN).
-inline double binary_roc_auc(const double* score, const uint8_t* positive, const double* w,
-                             const std::vector<int64_t>& order, ScoreScratch& s) {
-  if (!roc_points(score, positive, w, order, s)) return std::numeric_limits<double>::quiet_NaN();
+/// sklearn's binary ROC AUC of the points in s.fps / s.tps (roc_points): drop_intermediate, then
+/// the trapezoid rule.
+inline double roc_auc_of_points(ScoreScratch& s) {
   drop_intermediate(s);
   const auto& fps = s.fps;
   const auto& tps = s.tps;
@@ -301,6 +304,115 @@ inline double binary_roc_auc(const double* score, const uint8_t* positive, const
     terms[j] = dx * (tps[j + 1] / tl + tps[j] / tl) / 2.0;
   }
   return np_sum(terms.data(), L - 1);
+}
+
+/// sklearn's binary ROC AUC (roc_curve with drop_intermediate, then the trapezoid rule) of the
+/// rows in roc order. positive[i] in {0,1}; returns NaN when a class is missing (sklearn warns and returns NaN).
+inline double binary_roc_auc(const double* score, const uint8_t* positive, const double* w,
+                             const std::vector<int64_t>& order, ScoreScratch& s) {
+  if (!roc_points(score, positive, w, order, s)) return std::numeric_limits<double>::quiet_NaN();
+  return roc_auc_of_points(s);
+}
+
+/// A key whose ascending unsigned order is descending score (0.0 and -0.0 alike).
+inline uint64_t descending_score_key(double x) {
+  if (x == 0.0) x = 0.0;
+  uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const uint64_t ascending = (bits >> 63) ? ~bits : bits | (uint64_t{1} << 63);
+  return ~ascending;
+}
+
+/// The ROC item of row i.
+inline RocItem roc_item(int64_t i, double score, bool positive) {
+  return RocItem{descending_score_key(score), static_cast<int32_t>(i), static_cast<uint8_t>(positive)};
+}
+
+/// Sorts ROC items given in ascending row order into roc order (descending score, ties by
+/// ascending row): a stable LSD radix sort of the keys, 11 bits a pass, skipping the passes
+/// whose digit every key shares (probabilities rounded to float32 share their low bits).
+inline void sort_roc_items(std::vector<RocItem>& items, std::vector<RocItem>& tmp, std::vector<uint32_t>& histogram) {
+  constexpr int kBits = 11, kPasses = 6;  // 6 x 11 >= 64
+  constexpr uint64_t kMask = (uint64_t{1} << kBits) - 1;
+  const size_t c = items.size();
+  if (c < 256) {
+    std::sort(items.begin(), items.end(),
+              [](const RocItem& a, const RocItem& b) { return a.key < b.key || (a.key == b.key && a.row < b.row); });
+    return;
+  }
+  histogram.assign(static_cast<size_t>(kPasses) << kBits, 0);
+  for (const RocItem& it : items)
+    for (int p = 0; p < kPasses; ++p) ++histogram[(static_cast<size_t>(p) << kBits) + ((it.key >> (p * kBits)) & kMask)];
+  tmp.resize(c);
+  for (int p = 0; p < kPasses; ++p) {
+    uint32_t* h = histogram.data() + (static_cast<size_t>(p) << kBits);
+    if (h[(items[0].key >> (p * kBits)) & kMask] == c) continue;  // one digit: the pass keeps the order
+    uint32_t offset = 0;
+    for (uint64_t d = 0; d <= kMask; ++d) {
+      const uint32_t count = h[d];
+      h[d] = offset;
+      offset += count;
+    }
+    for (const RocItem& it : items) tmp[h[(it.key >> (p * kBits)) & kMask]++] = it;
+    items.swap(tmp);
+  }
+}
+
+/// roc_points of scores that equal the baseline's (`base`, in roc order) except at the changed
+/// rows, whose items `moved` are in roc order: the baseline's unchanged rows and the moved ones
+/// are merged, and the points taken, in sequential passes without data-dependent branches
+/// (whether a row is changed, or which sequence comes next, is a coin toss). False if a class is
+/// missing.
+inline bool roc_points_merged(const BaselineScores::RocOrder& base, const uint8_t* changed,
+                              const std::vector<RocItem>& moved, const double* w, ScoreScratch& s) {
+  const RocItem* bi = base.item.data();
+  const size_t nb = base.item.size(), nm = moved.size();
+  auto& kept = s.kept;  // the baseline items of unchanged rows, by index
+  kept.resize(nb + 1);
+  size_t nk = 0;
+  for (size_t k = 0; k < nb; ++k) {
+    kept[nk] = static_cast<int32_t>(k);
+    nk += !changed[bi[k].row];
+  }
+  const size_t total = nk + nm;
+  auto& fps = s.fps;
+  auto& tps = s.tps;
+  fps.resize(total + 2);
+  tps.resize(total + 2);
+  fps[0] = tps[0] = 0.0;  // the extra (0, 0) point roc_curve prepends
+  size_t a = 0, b = 0, p = 1;
+  double tp = 0.0, fp = 0.0;
+  uint64_t last = 0;
+  const RocItem* mv = moved.data();
+  const RocItem end{};  // read past either sequence's end; never taken
+  for (size_t o = 0; o < total; ++o) {
+    const RocItem& x = a < nm ? mv[a] : end;
+    const RocItem& y = b < nk ? bi[kept[b]] : end;
+    const bool take_moved = (b >= nk) | ((a < nm) & ((x.key < y.key) | ((x.key == y.key) & (x.row < y.row))));
+    const RocItem& it = take_moved ? x : y;
+    a += take_moved;
+    b += !take_moved;
+    // a point closes where the score changes, before this row
+    tps[p] = tp;
+    fps[p] = w ? fp : static_cast<double>(o) - tp;
+    p += (o > 0) & (it.key != last);
+    last = it.key;
+    if (w) {
+      const double weight = w[it.row];
+      tp += it.positive ? weight : 0.0;
+      fp += it.positive ? 0.0 : weight;
+    } else {
+      tp += it.positive;
+    }
+  }
+  if (total > 0) {
+    tps[p] = tp;
+    fps[p] = w ? fp : static_cast<double>(total) - tp;
+    ++p;
+  }
+  fps.resize(p);
+  tps.resize(p);
+  return base.both_classes;
 }
 
 inline double expit(double x) { return 1.0 / (1.0 + std::exp(-x)); }
@@ -442,20 +554,6 @@ inline double log_loss_term(const ScoringSpec& spec, const double* pr, int32_t y
   return -std::log(q);
 }
 
-/// -log_loss of the probabilities in s.proba (with `delta`: only its changed rows' terms are new).
-inline double neg_log_loss(const ScoringSpec& spec, int64_t n, ScoreScratch& s, const ChangedRows* delta) {
-  const int64_t C = spec.n_classes;
-  auto& t = s.terms;
-  if (delta) {
-    t = delta->base.log_loss_terms;
-    for (int64_t i = 0; i < n; ++i)
-      if (delta->changed[i]) t[i] = log_loss_term(spec, s.proba.data() + i * C, spec.y_class[i]);
-  } else {
-    for (int64_t i = 0; i < n; ++i) t[i] = log_loss_term(spec, s.proba.data() + i * C, spec.y_class[i]);
-  }
-  return -np_average(t.data(), spec.sample_weight, n, s);
-}
-
 /// The ROC scores of class k into s.score and its positives into s.positive: the raw margin for
 /// binary roc_auc on the decision function (roc_orders slot 1), else the probabilities in s.proba
 /// (slot 0).
@@ -478,26 +576,51 @@ inline int roc_scores(const ScoringSpec& spec, Metric metric, const double* raw,
 inline int64_t roc_classes(const ScoringSpec& spec) { return spec.n_classes == 2 ? 1 : spec.n_classes; }
 
 /// roc_auc / roc_auc_ovr of the probabilities in s.proba (binary roc_auc: of the raw margin when
-/// spec.auc_uses_raw); with `delta`, the ROC orders are the baseline's with the changed rows moved.
+/// spec.auc_uses_raw).
 inline double roc_auc(const ScoringSpec& spec, Metric metric, const double* raw, int64_t n, int64_t K,
-                      ScoreScratch& s, const ChangedRows* delta) {
-  const double* w = spec.sample_weight;
+                      ScoreScratch& s) {
   const int64_t classes = roc_classes(spec);
   std::vector<double> per_class(static_cast<size_t>(classes));
   for (int64_t k = 0; k < classes; ++k) {
-    const int slot = roc_scores(spec, metric, raw, n, K, k, s);
-    if (delta)
-      roc_order_changed(s.score.data(), w, delta->changed, n, delta->base.roc_orders[slot][k], s.order, s.moved);
-    else
-      roc_order(s.score.data(), w, n, s.order);
-    per_class[k] = binary_roc_auc(s.score.data(), s.positive.data(), w, s.order, s);
+    roc_scores(spec, metric, raw, n, K, k, s);
+    roc_order(s.score.data(), spec.sample_weight, n, s.order);
+    per_class[k] = binary_roc_auc(s.score.data(), s.positive.data(), spec.sample_weight, s.order, s);
+  }
+  return classes == 1 ? per_class[0] : np_sum(per_class.data(), classes) / static_cast<double>(classes);
+}
+
+/// roc_auc of raw sums that equal the baseline's except at the changed rows (changed_predictions
+/// in s): the changed rows' scores, sorted, are merged into the baseline's roc orders.
+inline double roc_auc_changed(const ScoringSpec& spec, Metric metric, const double* raw, int64_t K,
+                              const ChangedRows& delta, ScoreScratch& s) {
+  const double* w = spec.sample_weight;
+  const int64_t C = spec.n_classes;
+  const double div = spec.divisor;
+  const bool raw_scores = C == 2 && metric == Metric::roc_auc && spec.auc_uses_raw;
+  const int64_t classes = roc_classes(spec);
+  std::vector<double> per_class(static_cast<size_t>(classes));
+  for (int64_t k = 0; k < classes; ++k) {
+    const int64_t cls = C == 2 ? 1 : k;
+    s.moved.clear();
+    for (size_t q = 0; q < s.changed_rows.size(); ++q) {
+      const int64_t i = s.changed_rows[q];
+      if (w && w[i] == 0.0) continue;
+      const double score =
+          raw_scores ? (div == 1.0 ? raw[i * K] : raw[i * K] / div) : s.changed_proba[q * C + cls];
+      s.moved.push_back(roc_item(i, score, spec.y_class[i] == cls));
+    }
+    sort_roc_items(s.moved, s.moved_tmp, s.histogram);
+    const auto& base = delta.base.roc_orders[raw_scores ? 1 : 0][k];
+    per_class[k] = roc_points_merged(base, delta.changed, s.moved, w, s)
+                       ? roc_auc_of_points(s)
+                       : std::numeric_limits<double>::quiet_NaN();
   }
   return classes == 1 ? per_class[0] : np_sum(per_class.data(), classes) / static_cast<double>(classes);
 }
 
 /// One classification metric of the probabilities in s.proba and the labels in s.label.
 inline double classification_score(const ScoringSpec& spec, Metric metric, const double* raw, int64_t n, int64_t K,
-                                   ScoreScratch& s, const ChangedRows* delta) {
+                                   ScoreScratch& s) {
   switch (metric) {
     case Metric::accuracy: {
       auto& t = s.terms;
@@ -506,11 +629,74 @@ inline double classification_score(const ScoringSpec& spec, Metric metric, const
     }
     case Metric::balanced_accuracy:
       return balanced_accuracy(spec, n, s);
-    case Metric::neg_log_loss:
-      return neg_log_loss(spec, n, s, delta);
+    case Metric::neg_log_loss: {
+      auto& t = s.terms;
+      for (int64_t i = 0; i < n; ++i) t[i] = log_loss_term(spec, s.proba.data() + i * spec.n_classes, spec.y_class[i]);
+      return -np_average(t.data(), spec.sample_weight, n, s);
+    }
     case Metric::roc_auc:
     case Metric::roc_auc_ovr:
-      return roc_auc(spec, metric, raw, n, K, s, delta);
+      return roc_auc(spec, metric, raw, n, K, s);
+    default:
+      throw std::invalid_argument("metric " + name_of(kMetricNames, metric) + " needs a regressor");
+  }
+}
+
+/// The changed rows of `delta` with their probabilities [c, C] and classes, into s.changed_*.
+inline void changed_predictions(const ScoringSpec& spec, const double* raw, int64_t n, int64_t K,
+                                const ChangedRows& delta, ScoreScratch& s) {
+  const int64_t C = spec.n_classes;
+  auto& rows = s.changed_rows;
+  rows.resize(static_cast<size_t>(n));
+  size_t c = 0;
+  for (int64_t i = 0; i < n; ++i) {  // without a branch: whether a row changed is a coin toss
+    rows[c] = i;
+    c += delta.changed[i] != 0;
+  }
+  rows.resize(c);
+  s.changed_proba.resize(c * static_cast<size_t>(C));
+  s.changed_label.resize(c);
+  for (size_t q = 0; q < c; ++q) {
+    const int64_t i = s.changed_rows[q];
+    double* pr = s.changed_proba.data() + q * C;
+    class_probabilities(spec, raw + i * K, C, pr);
+    s.changed_label[q] = predicted_class(spec, raw + i * K, pr, C, K);
+  }
+}
+
+/// classification_score of raw sums that equal the baseline's except at the changed rows
+/// (changed_predictions in s): the baseline's per-row terms with the changed rows' replaced, the
+/// same arithmetic in the same order as a scoring of all rows.
+inline double classification_score_changed(const ScoringSpec& spec, Metric metric, const double* raw, int64_t n,
+                                           int64_t K, const ChangedRows& delta, ScoreScratch& s) {
+  const BaselineScores& base = delta.base;
+  const auto& rows = s.changed_rows;
+  switch (metric) {
+    case Metric::accuracy:
+      if (!spec.sample_weight) {
+        // np.average of 0/1 terms: a pairwise sum of small integers is exact, so a count is the same
+        int64_t correct = base.n_correct;
+        for (size_t q = 0; q < rows.size(); ++q) {
+          const int32_t yc = spec.y_class[rows[q]];
+          correct += (s.changed_label[q] == yc) - (base.label[rows[q]] == yc);
+        }
+        return static_cast<double>(correct) / static_cast<double>(n);
+      }
+      [[fallthrough]];
+    case Metric::balanced_accuracy:
+      s.label = base.label;
+      for (size_t q = 0; q < rows.size(); ++q) s.label[rows[q]] = s.changed_label[q];
+      return classification_score(spec, metric, raw, n, K, s);
+    case Metric::neg_log_loss: {
+      auto& t = s.terms;
+      t = base.log_loss_terms;
+      for (size_t q = 0; q < rows.size(); ++q)
+        t[rows[q]] = log_loss_term(spec, s.changed_proba.data() + q * spec.n_classes, spec.y_class[rows[q]]);
+      return -np_average(t.data(), spec.sample_weight, n, s);
+    }
+    case Metric::roc_auc:
+    case Metric::roc_auc_ovr:
+      return roc_auc_changed(spec, metric, raw, K, delta, s);
     default:
       throw std::invalid_argument("metric " + name_of(kMetricNames, metric) + " needs a regressor");
   }
@@ -529,24 +715,24 @@ inline void score_raw(const ScoringSpec& spec, const double* raw, int64_t n, int
     for (size_t m = 0; m < spec.metrics.size(); ++m) out[m] = detail::regression_score(spec, spec.metrics[m], n, s);
     return;
   }
+  s.terms.resize(static_cast<size_t>(n));
+  if (delta) {
+    detail::changed_predictions(spec, raw, n, K, *delta, s);
+    for (size_t m = 0; m < spec.metrics.size(); ++m)
+      out[m] = detail::classification_score_changed(spec, spec.metrics[m], raw, n, K, *delta, s);
+    return;
+  }
   // Classification: probabilities [n, C], predicted class, then the metrics.
   const int64_t C = spec.n_classes;
-  if (delta) {
-    s.proba = delta->base.proba;
-    s.label = delta->base.label;
-  } else {
-    s.proba.resize(static_cast<size_t>(n * C));
-    s.label.resize(static_cast<size_t>(n));
-  }
+  s.proba.resize(static_cast<size_t>(n * C));
+  s.label.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    if (delta && !delta->changed[i]) continue;
     double* pr = s.proba.data() + i * C;
     detail::class_probabilities(spec, raw + i * K, C, pr);
     s.label[i] = detail::predicted_class(spec, raw + i * K, pr, C, K);
   }
-  s.terms.resize(static_cast<size_t>(n));
   for (size_t m = 0; m < spec.metrics.size(); ++m)
-    out[m] = detail::classification_score(spec, spec.metrics[m], raw, n, K, s, delta);
+    out[m] = detail::classification_score(spec, spec.metrics[m], raw, n, K, s);
 }
 
 /// What score_raw of the classifier's baseline raw sums raw[n, K] computes per row, kept for
@@ -559,6 +745,7 @@ inline BaselineScores baseline_scores(const ScoringSpec& spec, const double* raw
   score_raw(spec, raw, n, K, scores.data(), s);
   b.proba = s.proba;
   b.label = s.label;
+  for (int64_t i = 0; i < n; ++i) b.n_correct += b.label[i] == spec.y_class[i];
   for (const Metric metric : spec.metrics) {
     if (metric == Metric::neg_log_loss && b.log_loss_terms.empty()) {
       b.log_loss_terms.resize(static_cast<size_t>(n));
@@ -570,8 +757,15 @@ inline BaselineScores baseline_scores(const ScoringSpec& spec, const double* raw
       const int slot = detail::roc_scores(spec, metric, raw, n, K, k, s);
       auto& orders = b.roc_orders[slot];
       if (static_cast<int64_t>(orders.size()) > k) continue;  // another metric's, the same scores
-      orders.emplace_back();
-      detail::roc_order(s.score.data(), spec.sample_weight, n, orders.back());
+      BaselineScores::RocOrder& o = orders.emplace_back();
+      detail::roc_order(s.score.data(), spec.sample_weight, n, s.order);
+      bool any_pos = false, any_neg = false;
+      for (const int64_t i : s.order) {
+        o.item.push_back(detail::roc_item(i, s.score[i], s.positive[i] != 0));
+        any_pos |= s.positive[i] != 0;
+        any_neg |= s.positive[i] == 0;
+      }
+      o.both_classes = any_pos && any_neg;
     }
   }
   return b;

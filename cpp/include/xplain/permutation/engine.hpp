@@ -72,6 +72,12 @@ struct PermutationInput {
 
 namespace detail {
 
+/// Rows by ascending baseline value of one raw output, with those values.
+struct RawOrder {
+  std::vector<int32_t> row;
+  std::vector<double> value;
+};
+
 /// Everything shared by the tasks that does not depend on the permutation: the router (lane
 /// nodes, prepared rows) and the baseline.
 template <typename Real>
@@ -83,8 +89,9 @@ struct PermutationContext : RowRouter<Real> {
   std::vector<int32_t> tree_leaf;  ///< [T, n] baseline leaf of each tree and row, if it fits a table budget
   double tie_bound = 0.0;          ///< bound on |delta update - tree-order sum| of a raw output
   BaselineScores base_scoring;     ///< the baseline's per-row scoring terms (classifiers)
-  /// [K][n]: rows by ascending baseline raw output k, where ROC ranks need near-tie checks
-  std::vector<std::vector<int32_t>> raw_order;
+  /// Per raw output k, where ROC ranks need near-tie checks: the rows by ascending baseline
+  /// output k, with their values.
+  std::vector<RawOrder> raw_order;
 };
 
 /// Scratch of one unit of work (nothing is shared between threads).
@@ -218,33 +225,34 @@ inline void rows_near_class_ties(const double* raw, const uint8_t* changed, int6
 
 /// Marks in redo the changed rows whose ROC rank could depend on the last bits: rows whose exact
 /// raw output k is equal are within 2B of each other in output k (the ROC score of class k is a
-/// function of it), so the changed rows with another row within 2B. The unchanged rows hold their
-/// baseline values, found in `raw_order` (rows by ascending baseline output k) by binary search;
-/// the changed rows are compared among themselves sorted. O(c log n) for c changed rows.
-inline void rows_near_rank_ties(const double* raw, const double* base_raw, const uint8_t* changed, int64_t n, int64_t K,
-                                double B, const std::vector<std::vector<int32_t>>& raw_order,
-                                std::vector<uint8_t>& redo) {
-  std::vector<int32_t> moved;
-  for (int64_t i = 0; i < n; ++i)
-    if (changed[i]) moved.push_back(static_cast<int32_t>(i));
+/// function of it), so the changed rows with another row within 2B. The changed rows, sorted by
+/// their new value, walk along the unchanged rows' baseline values (`raw_order`; changed rows'
+/// baseline values are stale) and are compared among themselves: O(n + c log c) for c changed rows.
+inline void rows_near_rank_ties(const double* raw, const uint8_t* changed, int64_t n, int64_t K, double B,
+                                const std::vector<RawOrder>& raw_order, std::vector<uint8_t>& redo, ScoreScratch& s) {
   const double reach = 2.0 * B;
+  auto& items = s.moved;
   for (int64_t k = 0; k < K; ++k) {
-    const std::vector<int32_t>& order = raw_order[k];
-    auto base_of = [&](int32_t r) { return base_raw[r * K + k]; };
-    for (const int32_t c : moved) {
-      const double x = raw[c * K + k];
-      // the nearest unchanged rows above and below x (changed rows' baseline values are stale)
-      const auto at = std::lower_bound(order.begin(), order.end(), x, [&](int32_t r, double v) { return base_of(r) < v; });
-      bool near = false;
-      for (auto up = at; !near && up != order.end() && base_of(*up) - x <= reach; ++up) near = !changed[*up];
-      for (auto down = at; !near && down != order.begin() && x - base_of(*(down - 1)) <= reach; --down)
-        near = !changed[*(down - 1)];
-      if (near) redo[c] = 1;
+    const RawOrder& base = raw_order[k];
+    items.clear();
+    for (int64_t i = 0; i < n; ++i)
+      if (changed[i]) items.push_back(roc_item(i, raw[i * K + k], false));
+    sort_roc_items(items, s.moved_tmp, s.histogram);  // descending value: walked backwards below
+    size_t p = 0;
+    double below = -std::numeric_limits<double>::infinity();  // the largest unchanged value < x
+    const size_t nb = base.row.size();
+    for (auto it = items.rbegin(); it != items.rend(); ++it) {
+      const double x = raw[static_cast<int64_t>(it->row) * K + k];
+      for (; p < nb && base.value[p] < x; ++p)
+        if (!changed[base.row[p]]) below = base.value[p];
+      bool near = x - below <= reach;
+      for (size_t q = p; !near && q < nb && base.value[q] - x <= reach; ++q) near = !changed[base.row[q]];
+      if (near) redo[it->row] = 1;
     }
-    std::vector<int32_t> sorted = moved;
-    std::sort(sorted.begin(), sorted.end(), [&](int32_t a, int32_t b) { return raw[a * K + k] < raw[b * K + k]; });
-    for (size_t q = 1; q < sorted.size(); ++q)
-      if (raw[sorted[q] * K + k] - raw[sorted[q - 1] * K + k] <= reach) redo[sorted[q]] = redo[sorted[q - 1]] = 1;
+    for (size_t q = 1; q < items.size(); ++q) {
+      const int32_t a = items[q - 1].row, c = items[q].row;
+      if (raw[static_cast<int64_t>(a) * K + k] - raw[static_cast<int64_t>(c) * K + k] <= reach) redo[a] = redo[c] = 1;
+    }
   }
 }
 
@@ -252,7 +260,7 @@ inline void rows_near_rank_ties(const double* raw, const double* base_raw, const
 /// raw sums (within 2 x tie_bound of a tie), among the changed ones.
 template <typename Real>
 void rows_near_ties(const PermutationContext<Real>& ctx, const ScoringSpec& spec, const double* raw,
-                    const uint8_t* changed, std::vector<uint8_t>& redo) {
+                    const uint8_t* changed, std::vector<uint8_t>& redo, ScoreScratch& scratch) {
   const int64_t n = ctx.in.n_rows, K = ctx.f.n_outputs;
   redo.assign(static_cast<size_t>(n), 0);
   bool class_ties = false, rank_ties = false;
@@ -261,7 +269,7 @@ void rows_near_ties(const PermutationContext<Real>& ctx, const ScoringSpec& spec
     rank_ties |= m == Metric::roc_auc || m == Metric::roc_auc_ovr;
   }
   if (class_ties) rows_near_class_ties(raw, changed, n, K, ctx.tie_bound, redo);
-  if (rank_ties) rows_near_rank_ties(raw, ctx.base_raw.data(), changed, n, K, ctx.tie_bound, ctx.raw_order, redo);
+  if (rank_ties) rows_near_rank_ties(raw, changed, n, K, ctx.tie_bound, ctx.raw_order, redo, scratch);
 }
 
 /// Re-sums the raw sums of the rows marked in redo over all trees in tree order (as the library
@@ -292,7 +300,7 @@ void resum_in_tree_order(const PermutationContext<Real>& ctx, int64_t g, int64_t
 /// Scores of one (group, repeat) from its delta-updated raw sums (modified in place).
 template <typename Real>
 void score_repeat(const PermutationContext<Real>& ctx, const ScoringSpec& spec, const std::vector<double>& base_scores,
-                  int64_t g, int64_t rep, double* raw, const uint8_t* changed, double* scores) {
+                  int64_t g, int64_t rep, double* raw, const uint8_t* changed, double* scores, ScoreScratch& scratch) {
   const int64_t n = ctx.in.n_rows, K = ctx.f.n_outputs;
   if (std::none_of(changed, changed + n, [](uint8_t c) { return c != 0; })) {
     std::copy(base_scores.begin(), base_scores.end(), scores);
@@ -301,10 +309,9 @@ void score_repeat(const PermutationContext<Real>& ctx, const ScoringSpec& spec, 
   if (spec.exact_order()) {
     // Rows whose class or rank could depend on the last bits: sum them in tree order.
     std::vector<uint8_t> redo;
-    rows_near_ties(ctx, spec, raw, changed, redo);
+    rows_near_ties(ctx, spec, raw, changed, redo, scratch);
     resum_in_tree_order(ctx, g, rep, redo, raw);
   }
-  ScoreScratch scratch;
   const ChangedRows delta{ctx.base_scoring, changed};
   score_raw(spec, raw, n, K, scores, scratch, spec.classifier ? &delta : nullptr);
 }

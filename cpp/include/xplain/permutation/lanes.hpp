@@ -35,6 +35,7 @@ struct RowRouter {
   bool rows_have_nan = false;    ///< does any evaluated (hence any donor) row hold NaN
   std::vector<Real> XP;          ///< prepared rows [n, M] (the values the library compares)
   std::vector<Real> XT;          ///< the same, column-major [M, n]
+  int64_t n_rows = 0;            ///< n
   std::vector<uint8_t> no_group; ///< [M] zeros: a walk that takes every column from the row itself
 
   /// Fills the lane nodes, if every split allows them (numeric, NaN -> default or NaN -> 0).
@@ -44,6 +45,7 @@ struct RowRouter {
   void prepare_rows(const double* X, int64_t n, int n_jobs, const std::function<bool()>& interrupted) {
     const int64_t M = f.n_features;
     no_group.assign(static_cast<size_t>(M), 0);
+    n_rows = n;
     XP.resize(static_cast<size_t>(n * M));
     XT.resize(static_cast<size_t>(n * M));
     const int64_t n_chunks = (n + kRowChunk - 1) / kRowChunk;
@@ -136,12 +138,13 @@ void reroute_lanes(const RowRouter<Real>& ctx, const Pending* pending, int64_t P
                    int64_t j, const uint8_t* in_group, const LeafChanges& changes) {
   const LaneNode<Real>* ln = ctx.lanes.nodes.data();
   const bool strict = ctx.f.strict_less;
-  const int64_t M = ctx.f.n_features;
-  const Real* xp = ctx.XP.data();
+  const int64_t n = ctx.n_rows;
+  // Column-major reads: a tree tests few columns, so its rows' values of them stay in cache,
+  // where a row-major row would bring a cache line of mostly untested columns per row.
+  const Real* xt = ctx.XT.data();
   int64_t node[kLanes];
   int32_t row[kLanes];
-  const Real* xo[kLanes];
-  const Real* xd[kLanes];
+  int64_t own[kLanes], donor[kLanes];
   Real u[kLanes];
   for (int64_t b = 0; b < P; b += kLanes) {
     const int cnt = static_cast<int>(std::min<int64_t>(kLanes, P - b));
@@ -150,9 +153,9 @@ void reroute_lanes(const RowRouter<Real>& ctx, const Pending* pending, int64_t P
       const auto& p = pending[b + (k < cnt ? k : 0)];
       row[k] = p.row;
       node[k] = p.node;
-      xo[k] = xp + static_cast<int64_t>(p.row) * M;
+      own[k] = p.row;
       if (Single) u[k] = donors.donor_value[p.row];
-      else xd[k] = xp + donors.perm[p.row] * M;
+      else donor[k] = donors.perm[p.row];
       steps = std::max(steps, ctx.lanes.height[p.node]);
     }
     for (int32_t step = 0; step < steps; ++step) {
@@ -160,8 +163,8 @@ void reroute_lanes(const RowRouter<Real>& ctx, const Pending* pending, int64_t P
         const LaneNode<Real>& nd = ln[node[k]];
         // Choosing the address, not the value, keeps this free of branches. One column: the
         // donor's value is the lane's constant, so only the own row is read.
-        const Real* src = Single ? (nd.feature == j ? &u[k] : xo[k] + nd.feature)
-                                 : (in_group[nd.feature] != 0 ? xd[k] : xo[k]) + nd.feature;
+        const Real* src = Single ? (nd.feature == j ? &u[k] : xt + nd.feature * n + own[k])
+                                 : xt + nd.feature * n + (in_group[nd.feature] != 0 ? donor[k] : own[k]);
         node[k] = lane_next<MaybeNaN>(nd, MaybeNaN ? ctx.lanes.nan[node[k]] : 0, *src, strict);
       }
     }

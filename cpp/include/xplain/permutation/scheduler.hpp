@@ -211,9 +211,10 @@ struct UnitWork {
     TaskScratch<Real> scratch;
     advance_group(ctx, tables, t0, t1, g, rep0, rep1, us.raw.data(), us.changed.data(), scratch, stop);
     if (c + 1 < n_chunks || stop.load(std::memory_order_relaxed)) return;
+    ScoreScratch score_scratch;
     for (int64_t rep = rep0; rep < rep1; ++rep)
       score_repeat(ctx, spec, base_scores, g, rep, us.raw.data() + (rep - rep0) * n * K,
-                   us.changed.data() + (rep - rep0) * n, out + (g * plan.n_repeats + rep) * n_metrics);
+                   us.changed.data() + (rep - rep0) * n, out + (g * plan.n_repeats + rep) * n_metrics, score_scratch);
     us = UnitSums{};  // free it for the next unit
   }
 };
@@ -270,12 +271,14 @@ void permutation_scores_impl(const ForestView& f, const PermutationInput& in, co
   if (spec.exact_order() && std::any_of(spec.metrics.begin(), spec.metrics.end(), [](Metric m) {
         return m == Metric::roc_auc || m == Metric::roc_auc_ovr;
       })) {
-    ctx.raw_order.assign(static_cast<size_t>(K), std::vector<int32_t>(static_cast<size_t>(n)));
+    ctx.raw_order.resize(static_cast<size_t>(K));
     for (int64_t k = 0; k < K; ++k) {
       auto& order = ctx.raw_order[k];
-      std::iota(order.begin(), order.end(), 0);
-      std::sort(order.begin(), order.end(),
+      order.row.resize(static_cast<size_t>(n));
+      std::iota(order.row.begin(), order.row.end(), 0);
+      std::sort(order.row.begin(), order.row.end(),
                 [&](int32_t a, int32_t b) { return ctx.base_raw[a * K + k] < ctx.base_raw[b * K + k]; });
+      for (const int32_t r : order.row) order.value.push_back(ctx.base_raw[r * K + k]);
     }
   }
   const UnitPlan plan = plan_units(n, K, in.n_repeats, in.n_groups, task_memory_bytes);
