@@ -539,3 +539,39 @@ def test_every_library_model_file(files, tmp_path, capsys):
         saved = xf.Explanation.load(out)
         np.testing.assert_allclose(saved.values, expected.values, rtol=0, atol=1e-12, err_msg=str(model_file))
         np.testing.assert_allclose(saved.base_values, expected.base_values, rtol=0, atol=1e-12)
+
+
+def test_read_ahead_keeps_order_errors_and_stops_early():
+    import threading
+
+    from xplain_fast._io import read_ahead
+
+    assert list(read_ahead(iter(range(7)))) == list(range(7))
+
+    def failing():
+        yield "first"
+        raise ValueError("cannot read block 2")
+
+    blocks = read_ahead(failing())
+    assert next(blocks) == "first"
+    with pytest.raises(ValueError, match="block 2"):
+        next(blocks)
+    before = threading.active_count()
+    endless = read_ahead(iter(range(10**9)))
+    assert next(endless) == 0
+    endless.close()  # the reader thread ends with it
+    assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("tail", [(3,), (4, 2), (3, 3, 2)])
+def test_npy_results_are_written_in_place(tmp_path, tail):
+    from xplain_fast._io import ResultWriter
+
+    path = tmp_path / "values.npy"
+    blocks = [np.random.default_rng(k).normal(size=(n, *tail)) for k, n in enumerate((5, 0, 11))]
+    with ResultWriter(path, [f"f{j}" for j in range(tail[0])], tail, ()) as out:
+        for block in blocks:
+            out.write(block, np.zeros(len(block)))
+    np.testing.assert_array_equal(np.load(path), np.concatenate(blocks))
+    assert np.load(path, mmap_mode="r").offset % 64 == 0  # numpy's alignment of the data
+    assert not [p for p in tmp_path.iterdir() if p != path]  # no spool file left beside it

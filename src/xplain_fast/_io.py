@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import sys
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 
@@ -247,11 +249,14 @@ class ResultWriter:
             schema = pa.schema([(c, pa.float64()) for c in columns],
                                metadata={PARQUET_META_KEY: json.dumps(meta).encode()})
             self._parquet = pa.parquet.ParquetWriter(self.path, schema)
+        elif self.suffix == ".npy":
+            # The values go straight to the file behind a header sized for any row count, which
+            # close() rewrites with the real one (same size: spaces pad it).
+            self._npy = open(self.path, "wb")
+            self._npy.write(_npy_header((_NPY_MAX_ROWS, *self.value_tail)))
         else:
-            # .npy / .npz need the row count in their header: spool the blocks, assemble on close.
-            parts = ["values"]
-            if self.suffix == ".npz":
-                parts += ["base_values"] * (self.base_tail is not None) + ["data"] * with_data
+            # .npz members need the row count in their header: spool the blocks, assemble on close.
+            parts = ["values"] + ["base_values"] * (self.base_tail is not None) + ["data"] * with_data
             folder = os.path.dirname(os.path.abspath(self.path))
             self._spool = {p: tempfile.TemporaryFile(dir=folder) for p in parts}
 
@@ -273,6 +278,9 @@ class ResultWriter:
         if data is not None:
             blocks["data"] = np.asarray(data, dtype=np.float64).reshape(n, len(self.feature_names))
         self.n_rows += n
+        if self.suffix == ".npy":
+            self._npy.write(np.ascontiguousarray(values).tobytes())
+            return
         if self._spool:
             for part, fh in self._spool.items():
                 fh.write(np.ascontiguousarray(blocks[part]).tobytes())
@@ -299,8 +307,12 @@ class ResultWriter:
         elif self.suffix == ".parquet":
             self._parquet.close()
         elif self.suffix == ".npy":
-            with open(self.path, "wb") as out:
-                _copy_npy(out, self._spool["values"], (self.n_rows, *self.value_tail))
+            size = self._npy.tell()
+            self._npy.seek(0)
+            self._npy.write(_npy_header((self.n_rows, *self.value_tail),
+                                        len(_npy_header((_NPY_MAX_ROWS, *self.value_tail)))))
+            self._npy.seek(size)
+            self._npy.close()
         else:
             shapes = {"values": (self.n_rows, *self.value_tail), "data": (self.n_rows, len(self.feature_names))}
             if self.base_tail is not None:
@@ -344,6 +356,67 @@ def _csv_field(name: str) -> str:
 def _write_csv_rows(fh: IO[str], rows: np.ndarray) -> None:
     # repr() is the shortest text that reads back as the same float64: csv round-trips exactly.
     fh.write("".join(",".join(map(repr, row)) + "\n" for row in rows.tolist()))
+
+
+#: More rows than any result has: the provisional .npy header holds room for any row count.
+_NPY_MAX_ROWS = 10**18
+
+
+def _npy_header(shape: tuple[int, ...], size: int | None = None) -> bytes:
+    """The header of a C-order float64 ``.npy`` file (format 1.0) of ``shape``, padded with spaces
+    to ``size`` bytes (default: the next multiple of 64, as numpy aligns it)."""
+    text = repr({"descr": np.lib.format.dtype_to_descr(np.dtype(np.float64)), "fortran_order": False, "shape": tuple(int(d) for d in shape)}).encode("latin1")
+    prefix = 10  # magic string, version, header length
+    total = size if size is not None else -(-(prefix + len(text) + 1) // 64) * 64
+    if total < prefix + len(text) + 1:
+        raise ValueError(f"a .npy header of {shape} does not fit in {total} bytes")
+    body = text + b" " * (total - prefix - len(text) - 1) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
+
+
+Block = TypeVar("Block")
+
+
+def read_ahead(blocks: Iterator[Block]) -> Iterator[Block]:
+    """The items of ``blocks``, each read by a background thread while the caller works on the
+    previous one (numpy's and pyarrow's file reads release the GIL, so reading overlaps the
+    engine's work). An error in reading is raised where the caller would have read that item; a
+    caller that stops early stops the reader after at most one more item."""
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                if not put((block, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # handed to the caller, raised there
+            put((end, exc))
+
+    reader = threading.Thread(target=produce, name="xplain-fast-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            block, error = handoff.get()
+            if block is end:
+                if error is not None:
+                    raise error
+                return
+            yield block
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _copy_npy(out: IO[bytes], spool: IO[bytes], shape: tuple[int, ...]) -> None:

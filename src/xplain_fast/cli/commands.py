@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._forest_estimator import forest_estimator
-from .._io import ResultWriter, TableReader, suffix_of
+from .._io import ResultWriter, TableReader, read_ahead, suffix_of
 from .._validation import seeded_sample
 from ..forest import Forest
 from ..models import model_features, to_forest
@@ -89,7 +89,7 @@ def run_explain(args: argparse.Namespace) -> int:
 def _feature_chunks(reader: TableReader, columns: Columns) -> Any:
     """(features, labels or None) blocks; empty blocks are skipped (an empty file gives no rows)."""
     wanted = columns.features + ([] if columns.target is None else [columns.target])
-    for block in reader.chunks(wanted):
+    for block in read_ahead(reader.chunks(wanted)):
         if len(block) == 0:
             continue
         n_features = len(columns.features)
