@@ -3,8 +3,8 @@
 Each size is explained twice:
 
 - streamed: ``xplain-fast explain model.json rows.npy -o shap.npy --chunk-rows 100000`` in a fresh
-  process (the input read chunk by chunk, ahead of the engine; the output written in place), timed end to end with its
-  peak resident memory;
+  process (the input read chunk by chunk, ahead of the engine; the output written in place), timed
+  end to end with its peak resident memory;
 - in memory (up to 1,000,000 rows): ``TreeExplainer.shap_values`` on the whole array, with the
   peak resident memory above what the input and the result themselves take.
 

@@ -479,7 +479,8 @@ def test_many_changed_rows_score_like_scikit_learn(weighted):
     if weighted:
         w[::97] = 0.0  # rows without weight leave the ROC curve
     cases = [
-        (RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0), (signal > 0).astype(int), BINARY_METRICS),
+        (RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0), (signal > 0).astype(int),
+         BINARY_METRICS),
         (GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0), (signal > 0).astype(int),
          BINARY_METRICS),
         (RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0), np.digitize(signal, [-0.5, 0.6]),

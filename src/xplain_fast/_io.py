@@ -365,7 +365,9 @@ _NPY_MAX_ROWS = 10**18
 def _npy_header(shape: tuple[int, ...], size: int | None = None) -> bytes:
     """The header of a C-order float64 ``.npy`` file (format 1.0) of ``shape``, padded with spaces
     to ``size`` bytes (default: the next multiple of 64, as numpy aligns it)."""
-    text = repr({"descr": np.lib.format.dtype_to_descr(np.dtype(np.float64)), "fortran_order": False, "shape": tuple(int(d) for d in shape)}).encode("latin1")
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float64)), "fortran_order": False,
+              "shape": tuple(int(d) for d in shape)}
+    text = repr(header).encode("latin1")
     prefix = 10  # magic string, version, header length
     total = size if size is not None else -(-(prefix + len(text) + 1) // 64) * 64
     if total < prefix + len(text) + 1:
