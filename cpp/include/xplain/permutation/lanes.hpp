@@ -114,6 +114,16 @@ struct LeafChanges {
     for (int64_t q = 0; q < W; ++q) o[q] += vn[q] - vo[q];
     changed[r] = 1;
   }
+
+  /// apply() for one-value leaves (W == 1) without a branch on whether the leaf changed (a coin
+  /// toss): an unchanged row adds 0.0, which leaves its sum as it is (but for the sign of a zero).
+  void apply_scalar(int32_t r, int64_t leaf) const {
+    const int64_t old_leaf = baseline_leaf[r];
+    const bool moved = leaf != old_leaf;
+    const double delta = moved ? value[leaf] - value[old_leaf] : 0.0;
+    raw[r * K + output] += delta;
+    changed[r] |= static_cast<uint8_t>(moved);
+  }
 };
 
 /// The donors of one repeat: permuted row r takes the group's columns from row perm[r]; for a
@@ -168,7 +178,10 @@ void reroute_lanes(const RowRouter<Real>& ctx, const Pending* pending, int64_t P
         node[k] = lane_next<MaybeNaN>(nd, MaybeNaN ? ctx.lanes.nan[node[k]] : 0, *src, strict);
       }
     }
-    for (int k = 0; k < cnt; ++k) changes.apply(row[k], node[k]);
+    if (changes.W == 1)
+      for (int k = 0; k < cnt; ++k) changes.apply_scalar(row[k], node[k]);
+    else
+      for (int k = 0; k < cnt; ++k) changes.apply(row[k], node[k]);
   }
 }
 
