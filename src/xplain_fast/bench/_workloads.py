@@ -9,6 +9,7 @@ the library versions); ``XPLAIN_FAST_BENCH_CACHE`` moves the cache, an empty val
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import os
@@ -629,7 +630,10 @@ FAMILIES = ("treeshap", "interactions", "interventional", "permutation", "salien
 
 def _workload(family: str, builder: Callable[[dict], Callable], title: str, **spec: Any) -> Workload:
     key = f"{family}/{spec['name']}"
-    return Workload(key, family, title, builder({**spec, "key": key}))
+    # the models' cache key holds the workload's parameters: a workload that changes trains anew
+    # instead of loading a model trained for its old parameters
+    digest = hashlib.sha1(repr(sorted(spec.items())).encode()).hexdigest()[:10]
+    return Workload(key, family, title, builder({**spec, "key": f"{key}-{digest}"}))
 
 
 def suite(name: str) -> list[Workload]:
