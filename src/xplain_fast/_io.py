@@ -295,7 +295,8 @@ class ResultWriter:
             self._parquet.write_table(pa.Table.from_arrays(columns, schema=self._parquet.schema))
 
     def close(self) -> None:
-        """Finish the file (assembles ``.npy`` / ``.npz`` from the spooled blocks)."""
+        """Finish the file (writes the ``.npy`` header with the row count; assembles ``.npz`` from the
+        spooled blocks)."""
         if self._closed:
             return
         self._closed = True
