@@ -186,8 +186,8 @@ struct ScoreScratch {
 };
 
 /// What scoring a classifier's raw sums that equal a scored baseline's except at some rows can
-/// reuse (permutation importance scores thousands of such variants): the baseline's
-/// probabilities, classes, log-loss terms and ROC orders. Built by baseline_scores().
+/// reuse (permutation importance scores thousands of such variants): the baseline's classes,
+/// log-loss terms and ROC orders. Built by baseline_scores().
 struct BaselineScores {
   /// The rows of one class's ROC curve as items in roc order, so that a merge reads them
   /// sequentially.
@@ -195,7 +195,7 @@ struct BaselineScores {
     std::vector<RocItem> item;  ///< [rows in roc order]
     bool both_classes = false;  ///< positive and negative rows are scored (else ROC AUC is NaN)
   };
-  std::vector<double> proba, log_loss_terms;  ///< [n, C], [n]
+  std::vector<double> log_loss_terms;         ///< [n]
   std::vector<int32_t> label;                 ///< [n]
   int64_t n_correct = 0;                      ///< rows whose label is their class
   /// roc order of each scored class, [0]: of probabilities, [1]: of raw margins (binary roc_auc
@@ -368,7 +368,7 @@ inline bool roc_points_merged(const BaselineScores::RocOrder& base, const uint8_
   const RocItem* bi = base.item.data();
   const size_t nb = base.item.size(), nm = moved.size();
   auto& kept = s.kept;  // the baseline items of unchanged rows, by index
-  kept.resize(nb + 1);
+  kept.resize(nb);
   size_t nk = 0;
   for (size_t k = 0; k < nb; ++k) {
     kept[nk] = static_cast<int32_t>(k);
@@ -743,14 +743,13 @@ inline BaselineScores baseline_scores(const ScoringSpec& spec, const double* raw
   ScoreScratch s;
   std::vector<double> scores(spec.metrics.size());
   score_raw(spec, raw, n, K, scores.data(), s);
-  b.proba = s.proba;
   b.label = s.label;
   for (int64_t i = 0; i < n; ++i) b.n_correct += b.label[i] == spec.y_class[i];
   for (const Metric metric : spec.metrics) {
     if (metric == Metric::neg_log_loss && b.log_loss_terms.empty()) {
       b.log_loss_terms.resize(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i)
-        b.log_loss_terms[i] = detail::log_loss_term(spec, b.proba.data() + i * spec.n_classes, spec.y_class[i]);
+        b.log_loss_terms[i] = detail::log_loss_term(spec, s.proba.data() + i * spec.n_classes, spec.y_class[i]);
     }
     if (metric != Metric::roc_auc && metric != Metric::roc_auc_ovr) continue;
     for (int64_t k = 0; k < detail::roc_classes(spec); ++k) {
