@@ -30,41 +30,53 @@ struct has_finish : std::false_type {};
 template <typename Job>
 struct has_finish<Job, std::void_t<decltype(std::declval<Job&>().finish())>> : std::true_type {};
 
+/// 1.0 where lane r goes left at a numeric split with threshold `thr` under missing-value rule
+/// kRule (ForestView::goes_left), else 0.0. Each rule has its own loop of selects on doubles, so
+/// every lane loop vectorises (one loop testing the rule inside ran scalar, with a branch per lane).
+template <uint8_t kRule, bool kStrict>
+inline void numeric_decisions(const double* __restrict x, double thr, double default_dir, double* __restrict out) {
+  constexpr int R = kShapBlock;
+  const double zero_band = static_cast<double>(1e-35f);  // LightGBM kZeroThreshold
+  for (int r = 0; r < R; ++r) {
+    const double v = kRule == kNaNAsZero ? (x[r] == x[r] ? x[r] : 0.0) : x[r];
+    const double below = (kStrict ? v < thr : v <= thr) ? 1.0 : 0.0;
+    if constexpr (kRule == kNaNOrZeroDefault) {
+      out[r] = std::fabs(v) > zero_band ? below : default_dir;  // false for NaN too
+    } else if constexpr (kRule == kNaNDefault) {
+      out[r] = v == v ? below : default_dir;
+    } else {
+      out[r] = below;
+    }
+  }
+}
+
+template <bool kStrict>
+inline void numeric_decisions(uint8_t rule, const double* x, double thr, double default_dir, double* out) {
+  switch (rule) {
+    case kNaNAsZero: return numeric_decisions<kNaNAsZero, kStrict>(x, thr, default_dir, out);
+    case kNaNOrZeroDefault: return numeric_decisions<kNaNOrZeroDefault, kStrict>(x, thr, default_dir, out);
+    default: return numeric_decisions<kNaNDefault, kStrict>(x, thr, default_dir, out);
+  }
+}
+
 /// 1.0 where lane r of the block goes left at internal forest node `split`, else 0.0.
 /// `xt` is the block transposed ([feature][lane]) and already prepared (float32-rounded if needed).
+/// `plain_splits`: every split of the forest is numeric with NaN -> default_left.
 inline void block_decisions(const ForestView& forest, bool plain_splits, int64_t split, const double* xt,
                             double* out) {
   constexpr int R = kShapBlock;
   const double* x = xt + static_cast<int64_t>(forest.feature[split]) * R;
-  if (plain_splits) {  // numeric split, NaN -> default_left: branch-free over the lanes
-    const double thr = forest.threshold[split];
-    const double nan_dir = forest.default_left[split] ? 1.0 : 0.0;
-    if (forest.strict_less) {
-      for (int r = 0; r < R; ++r) out[r] = x[r] < thr ? 1.0 : (x[r] != x[r] ? nan_dir : 0.0);
-    } else {
-      for (int r = 0; r < R; ++r) out[r] = x[r] <= thr ? 1.0 : (x[r] != x[r] ? nan_dir : 0.0);
-    }
-    return;
-  }
-  if (forest.cat_offset && forest.cat_offset[split] >= 0) {
+  if (!plain_splits && forest.cat_offset && forest.cat_offset[split] >= 0) {
     for (int r = 0; r < R; ++r) out[r] = forest.goes_left(split, x[r]) ? 1.0 : 0.0;
     return;
   }
-  // a numeric split under any missing-value rule: ForestView::goes_left, branch-free over the lanes
-  const uint8_t rule = forest.missing_rule ? forest.missing_rule[split] : static_cast<uint8_t>(kNaNDefault);
-  const double thr = forest.threshold[split];
-  const double default_dir = forest.default_left[split] ? 1.0 : 0.0;
-  const bool strict = forest.strict_less;
-  const bool nan_as_zero = rule == kNaNAsZero, zero_to_default = rule == kNaNOrZeroDefault;
-  const double zero_band = static_cast<double>(1e-35f);  // LightGBM kZeroThreshold
-  const double* __restrict xr = x;
-  double* __restrict o = out;
-  for (int r = 0; r < R; ++r) {
-    const bool nan = xr[r] != xr[r];
-    const double v = nan_as_zero && nan ? 0.0 : xr[r];
-    const bool to_default = !nan_as_zero && (nan || (zero_to_default && std::fabs(v) <= zero_band));
-    const bool below = strict ? v < thr : v <= thr;
-    o[r] = to_default ? default_dir : (below ? 1.0 : 0.0);
+  const uint8_t rule = plain_splits || !forest.missing_rule ? static_cast<uint8_t>(kNaNDefault)
+                                                            : forest.missing_rule[split];
+  const double thr = forest.threshold[split], default_dir = forest.default_left[split] ? 1.0 : 0.0;
+  if (forest.strict_less) {
+    numeric_decisions<true>(rule, x, thr, default_dir, out);
+  } else {
+    numeric_decisions<false>(rule, x, thr, default_dir, out);
   }
 }
 
