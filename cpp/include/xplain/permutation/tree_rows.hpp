@@ -17,8 +17,8 @@ namespace detail {
 
 /// A leaf whose root path tests a feature: the first node of the path that tests it (`top`), and
 /// an interval of values that surely keep the path, (lo, hi] for "<=" splits and [lo, hi) for "<",
-/// rounded inwards to float. NaN bounds (no interval) for categorical splits and special
-/// missing-value rules. A row of the leaf whose permuted value is outside the interval is
+/// rounded inwards to float. NaN bounds (no interval) for categorical splits and the NaN-or-zero
+/// missing-value rule. A row of the leaf whose permuted value is outside the interval is
 /// re-routed from `top`, which is exact whether or not it really leaves the path.
 struct LeafEntry {
   int32_t slot, top;  ///< slot: the leaf's rows are rows[row_start[slot], row_start[slot + 1])
@@ -88,7 +88,10 @@ inline void path_features_of_leaves(const ForestView& f, int64_t t, std::vector<
         it = bounds.end() - 1;
       }
       it->top = static_cast<int32_t>(a);
-      if ((f.cat_offset && f.cat_offset[a] >= 0) || (f.missing_rule && f.missing_rule[a] != kNaNDefault))
+      // NaN-as-zero compares every non-NaN value plainly, and a NaN u never keeps an interval, so
+      // the interval holds under it too (LightGBM's rule for features without NaN in training).
+      // The zero band of NaN-or-zero cuts the interval in two: those paths are re-routed.
+      if ((f.cat_offset && f.cat_offset[a] >= 0) || (f.missing_rule && f.missing_rule[a] == kNaNOrZeroDefault))
         it->simple = false;
       if (child == f.left[a]) it->hi = std::min(it->hi, f.threshold[a]);
       else it->lo = std::max(it->lo, f.threshold[a]);
