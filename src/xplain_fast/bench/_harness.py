@@ -225,11 +225,14 @@ def machine() -> dict[str, Any]:
 
 
 def _commit() -> str | None:
-    """The git commit of the source tree this package was built from, when it is a checkout
-    (``-dirty`` when it has uncommitted changes)."""
-    here = Path(__file__).resolve().parent
+    """The git commit of the source tree this package runs from, when it is our checkout
+    (``-dirty`` when it has uncommitted changes). An installed copy has no commit: the git
+    repository around its site-packages, if any, is someone else's."""
+    package = Path(__file__).resolve().parent.parent
+    if not (package.parent.parent / "pyproject.toml").is_file() or package.parent.name != "src":
+        return None
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=here,
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=package,
                              capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
